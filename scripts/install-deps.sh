@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages vhdkit needs to build, test and demo — only the ones missing.
+# Idempotent: a machine that has everything runs no apt-get at all.
+set -euo pipefail
+
+packages=(
+  # build
+  cmake g++ make pkg-config ninja-build
+  libcli11-dev libfmt-dev nlohmann-json3-dev libboost-dev libsqlite3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # referees used by the tests and the demo
+  qemu-utils libvhdi-utils e2fsprogs ntfs-3g dosfstools mtools fdisk util-linux
+  bzip2 gzip unzip coreutils procps curl python3 sudo
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "vhdkit: installing missing packages: ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO=sudo
+else
+  SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

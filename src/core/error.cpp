@@ -1,0 +1,51 @@
+#include "core/error.h"
+
+#include <fmt/format.h>
+
+namespace vhdkit {
+
+std::string_view describe(ReturnCode code) {
+  switch (code) {
+    case ReturnCode::Completed: return "Completed with No Error";
+    case ReturnCode::JobStarted: return "Method Parameters Checked - Job Started";
+    case ReturnCode::Failed: return "Failed";
+    case ReturnCode::AccessDenied: return "Access Denied";
+    case ReturnCode::NotSupported: return "Not Supported";
+    case ReturnCode::StatusUnknown: return "Status is unknown";
+    case ReturnCode::Timeout: return "Timeout";
+    case ReturnCode::InvalidParameter: return "Invalid parameter";
+    case ReturnCode::InUse: return "System is in use";
+    case ReturnCode::InvalidState: return "Invalid state for this operation";
+    case ReturnCode::IncorrectDataType: return "Incorrect data type";
+    case ReturnCode::NotAvailable: return "System is not available";
+    case ReturnCode::OutOfMemory: return "Out of memory";
+    case ReturnCode::FileNotFound: return "File not found";
+  }
+  return "Unknown return code";
+}
+
+int exit_status(ReturnCode code) {
+  switch (code) {
+    case ReturnCode::Completed:
+    case ReturnCode::JobStarted: return 0;
+    case ReturnCode::InvalidParameter: return 2;
+    case ReturnCode::FileNotFound: return 3;
+    case ReturnCode::AccessDenied: return 4;
+    case ReturnCode::InUse: return 5;
+    case ReturnCode::NotSupported: return 6;
+    case ReturnCode::InvalidState: return 7;
+    case ReturnCode::OutOfMemory: return 8;
+    default: return 1;
+  }
+}
+
+std::string Error::what() const {
+  if (path_.empty()) return fmt::format("vhdkit: {}", message_);
+  return fmt::format("vhdkit: {}: {}", path_, message_);
+}
+
+Error Error::with_context(const std::string& context) const {
+  return Error(code_, path_, fmt::format("{}: {}", context, message_));
+}
+
+}  // namespace vhdkit

@@ -1,0 +1,105 @@
+// src/io is the only place that touches the host. Everything above it reads and writes through File and
+// opens files through Env, so that tests can swap in memory, injected errors and simulated power cuts
+// (LevelDB's Env split).
+//
+// Durability rules every implementation keeps:
+//   1. A write is durable only after a later flush() returned success.
+//   2. After a failed write, truncate, punch_hole or flush the File is poisoned (a sticky error): every
+//      later mutating call and flush fails with that first error until the image is reopened. A half-done
+//      write may or may not have reached the disk, so nothing built on top of it may proceed.
+//   3. Reads keep working after a sticky error (a caller may still report what it sees).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "core/error.h"
+
+namespace vhdkit::io {
+
+enum class LockMode { Shared, Exclusive };
+
+class File {
+ public:
+  virtual ~File() = default;
+  File() = default;
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+
+  const std::string& path() const { return path_; }
+
+  // Reads exactly buf.size() bytes at offset; reading past the end of the file is an error that says so.
+  Status read_at(uint64_t offset, std::span<std::byte> buf);
+  // Reads up to buf.size() bytes; returns how many (fewer only at end of file).
+  Result<size_t> read_up_to(uint64_t offset, std::span<std::byte> buf);
+  // Writes exactly buf.size() bytes at offset, extending the file if needed.
+  Status write_at(uint64_t offset, std::span<const std::byte> buf);
+  Status flush();
+  Status truncate(uint64_t size);
+  Result<uint64_t> size();
+  // Deallocates [offset, offset+length) so that it reads as zeros; NotSupported where the host cannot.
+  Status punch_hole(uint64_t offset, uint64_t length);
+  // Copies length bytes within this file (ranges must not overlap). Uses the host's copy offload where
+  // there is one (copy_file_range shares extents on reflink file systems).
+  Status copy_range(uint64_t from, uint64_t to, uint64_t length);
+  // Bytes the host really stores for this file (st_blocks * 512): what "disk size" means in qemu-img info.
+  Result<uint64_t> allocated_bytes();
+
+  // Advisory locks, compatible with qemu's OFD byte-range locks. try_lock never waits: a conflict is
+  // InUse with a message naming the holder when it can be found.
+  Status try_lock(LockMode mode);
+  Status unlock();
+
+  // The first error of a failed mutation, if any (see rule 2 above).
+  const std::optional<Error>& sticky_error() const { return sticky_; }
+
+ protected:
+  explicit File(std::string path) : path_(std::move(path)) {}
+
+  // Implementations provide these; short transfers are allowed (the base loops), 0 from do_read means EOF.
+  virtual Result<size_t> do_read(uint64_t offset, std::span<std::byte> buf) = 0;
+  virtual Result<size_t> do_write(uint64_t offset, std::span<const std::byte> buf) = 0;
+  virtual Status do_flush() = 0;
+  virtual Status do_truncate(uint64_t size) = 0;
+  virtual Result<uint64_t> do_size() = 0;
+  virtual Status do_punch_hole(uint64_t offset, uint64_t length) = 0;
+  virtual Status do_copy_range(uint64_t from, uint64_t to, uint64_t length);  // default: read + write
+  virtual Result<uint64_t> do_allocated_bytes() = 0;
+  virtual Status do_try_lock(LockMode mode) = 0;
+  virtual Status do_unlock() = 0;
+
+  Error error(ReturnCode code, std::string message) const { return Error(code, path_, std::move(message)); }
+
+ private:
+  Status poisoned_check() const;
+  Status remember(Status s);
+
+  std::string path_;
+  std::optional<Error> sticky_;
+};
+
+enum class Access { ReadOnly, ReadWrite };
+enum class Creation { OpenExisting, CreateNew, CreateOrTruncate };
+
+// Opens files and changes directories. Production: Env::posix(). Tests: MemEnv, or wrappers over either.
+class Env {
+ public:
+  virtual ~Env() = default;
+  virtual Result<std::unique_ptr<File>> open(const std::string& path, Access access,
+                                             Creation creation = Creation::OpenExisting) = 0;
+  virtual bool exists(const std::string& path) = 0;
+  virtual Status rename(const std::string& from, const std::string& to) = 0;
+  virtual Status remove(const std::string& path) = 0;
+  // Makes a rename or creation in the directory durable.
+  virtual Status sync_dir(const std::string& dir) = 0;
+  // Can the caller write this file and its directory? (AccessDenied with the reason otherwise.)
+  virtual Status check_writable(const std::string& path) = 0;
+
+  static Env& posix();
+};
+
+}  // namespace vhdkit::io

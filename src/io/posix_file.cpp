@@ -1,0 +1,192 @@
+// The production File and Env: POSIX calls, nothing else in the tree makes them.
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "io/file.h"
+
+namespace vhdkit::io {
+namespace {
+
+ReturnCode code_for_errno(int err) {
+  switch (err) {
+    case ENOENT: return ReturnCode::FileNotFound;
+    case EACCES:
+    case EPERM:
+    case EROFS: return ReturnCode::AccessDenied;
+    case ENOMEM: return ReturnCode::OutOfMemory;
+    case EBUSY:
+    case ETXTBSY: return ReturnCode::InUse;
+    case EOPNOTSUPP: return ReturnCode::NotSupported;
+    case EINVAL: return ReturnCode::InvalidParameter;
+    default: return ReturnCode::Failed;
+  }
+}
+
+class PosixFile final : public File {
+ public:
+  PosixFile(std::string path, int fd) : File(std::move(path)), fd_(fd) {}
+  ~PosixFile() override { ::close(fd_); }
+
+ protected:
+  Error errno_error(const char* what, int err) const {
+    return error(code_for_errno(err), fmt::format("{} failed: {}", what, std::strerror(err)));
+  }
+
+  Result<size_t> do_read(uint64_t offset, std::span<std::byte> buf) override {
+    for (;;) {
+      ssize_t n = ::pread(fd_, buf.data(), buf.size(), static_cast<off_t>(offset));
+      if (n >= 0) return static_cast<size_t>(n);
+      if (errno != EINTR) return std::unexpected(errno_error("read", errno));
+    }
+  }
+
+  Result<size_t> do_write(uint64_t offset, std::span<const std::byte> buf) override {
+    for (;;) {
+      ssize_t n = ::pwrite(fd_, buf.data(), buf.size(), static_cast<off_t>(offset));
+      if (n >= 0) return static_cast<size_t>(n);
+      if (errno != EINTR) return std::unexpected(errno_error("write", errno));
+    }
+  }
+
+  Status do_flush() override {
+    if (::fdatasync(fd_) != 0) return std::unexpected(errno_error("fdatasync", errno));
+    return ok();
+  }
+
+  Status do_truncate(uint64_t size) override {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0)
+      return std::unexpected(errno_error("truncate", errno));
+    return ok();
+  }
+
+  Result<uint64_t> do_size() override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return std::unexpected(errno_error("stat", errno));
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  Status do_punch_hole(uint64_t offset, uint64_t length) override {
+    if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                    static_cast<off_t>(length)) != 0) {
+      int err = errno;
+      if (err == EOPNOTSUPP || err == ENOSYS)
+        return fail(ReturnCode::NotSupported, path(), "the host file system cannot punch holes");
+      return std::unexpected(errno_error("punch hole", err));
+    }
+    return ok();
+  }
+
+  Result<uint64_t> do_allocated_bytes() override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return std::unexpected(errno_error("stat", errno));
+    return static_cast<uint64_t>(st.st_blocks) * 512;
+  }
+
+  Status do_try_lock(LockMode mode) override {
+    struct flock fl {};
+    fl.l_type = mode == LockMode::Exclusive ? F_WRLCK : F_RDLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = 0;
+    fl.l_len = 0;  // the whole file, including the bytes qemu locks
+    if (::fcntl(fd_, F_OFD_SETLK, &fl) != 0) {
+      int err = errno;
+      if (err == EAGAIN || err == EACCES)
+        return fail(ReturnCode::InUse, path(), "the image is locked by another program");
+      return std::unexpected(errno_error("lock", err));
+    }
+    return ok();
+  }
+
+  Status do_unlock() override {
+    struct flock fl {};
+    fl.l_type = F_UNLCK;
+    fl.l_whence = SEEK_SET;
+    if (::fcntl(fd_, F_OFD_SETLK, &fl) != 0) return std::unexpected(errno_error("unlock", errno));
+    return ok();
+  }
+
+ private:
+  int fd_;
+};
+
+class PosixEnv final : public Env {
+ public:
+  Result<std::unique_ptr<File>> open(const std::string& path, Access access, Creation creation) override {
+    int flags = O_CLOEXEC | (access == Access::ReadWrite ? O_RDWR : O_RDONLY);
+    if (creation == Creation::CreateNew) flags |= O_CREAT | O_EXCL;
+    if (creation == Creation::CreateOrTruncate) flags |= O_CREAT | O_TRUNC;
+    int fd = ::open(path.c_str(), flags, 0644);
+    if (fd < 0) {
+      int err = errno;
+      std::string msg = err == ENOENT ? "no such file" : fmt::format("cannot open: {}", std::strerror(err));
+      return fail(code_for_errno(err), path, msg);
+    }
+    struct stat st;
+    if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+      ::close(fd);
+      return fail(ReturnCode::InvalidParameter, path, "is a directory, not an image file");
+    }
+    return std::make_unique<PosixFile>(path, fd);
+  }
+
+  bool exists(const std::string& path) override {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0;
+  }
+
+  Status rename(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      int err = errno;
+      return fail(code_for_errno(err), from, fmt::format("rename to {} failed: {}", to, std::strerror(err)));
+    }
+    return ok();
+  }
+
+  Status remove(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0) {
+      int err = errno;
+      return fail(code_for_errno(err), path, fmt::format("remove failed: {}", std::strerror(err)));
+    }
+    return ok();
+  }
+
+  Status sync_dir(const std::string& dir) override {
+    int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      return fail(code_for_errno(err), dir, fmt::format("cannot open directory: {}", std::strerror(err)));
+    }
+    int rc = ::fsync(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return fail(code_for_errno(err), dir, fmt::format("fsync failed: {}", std::strerror(err)));
+    return ok();
+  }
+
+  Status check_writable(const std::string& path) override {
+    if (::access(path.c_str(), F_OK) != 0) return fail(ReturnCode::FileNotFound, path, "no such file");
+    if (::access(path.c_str(), W_OK) != 0)
+      return fail(ReturnCode::AccessDenied, path, "the file is not writable");
+    std::string dir = std::filesystem::path(path).parent_path().string();
+    if (dir.empty()) dir = ".";
+    if (::access(dir.c_str(), W_OK) != 0)
+      return fail(ReturnCode::AccessDenied, path, fmt::format("its directory {} is not writable", dir));
+    return ok();
+  }
+};
+
+}  // namespace
+
+Env& Env::posix() {
+  static PosixEnv env;
+  return env;
+}
+
+}  // namespace vhdkit::io

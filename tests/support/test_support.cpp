@@ -1,0 +1,119 @@
+#include "test_support.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace vhdkit::testing {
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/vhdkit-test-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (!::mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = buf.data();
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  // Tests may leave read-only files or folders (permission tests); make them removable first.
+  for (auto it = fs::recursive_directory_iterator(path_, ec); it != fs::recursive_directory_iterator(); ++it)
+    fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
+  fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
+  fs::remove_all(path_, ec);
+}
+
+std::string q(const std::string& arg) {
+  std::string out = "'";
+  for (char c : arg) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out + "'";
+}
+
+static std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+RunResult run(const std::string& command) {
+  TempDir tmp;
+  std::string out = tmp.file("out"), err = tmp.file("err");
+  std::string full = "(" + command + ") > " + q(out) + " 2> " + q(err) + " < /dev/null";
+  int rc = std::system(full.c_str());
+  RunResult r;
+  if (rc == -1) r.status = -1;
+  else if (WIFEXITED(rc)) r.status = WEXITSTATUS(rc);
+  else if (WIFSIGNALED(rc)) r.status = 128 + WTERMSIG(rc);
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+std::string run_ok(const std::string& command) {
+  RunResult r = run(command);
+  EXPECT_EQ(r.status, 0) << "command failed: " << command << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
+  return r.out;
+}
+
+std::string vhdkit_bin() { return VHDKIT_BINARY; }
+std::string fixtures_dir() { return VHDKIT_FIXTURES_DIR; }
+
+std::string expand_fixture(const std::string& name, const TempDir& dir) {
+  fs::path src = fs::path(fixtures_dir()) / name;
+  std::string stem = src.stem().string();  // drops .gz/.bz2/.zip
+  std::string out = dir.file(stem);
+  std::string ext = src.extension().string();
+  if (ext == ".gz") run_ok("gzip -dc " + q(src.string()) + " | cp --sparse=always /dev/stdin " + q(out));
+  else if (ext == ".bz2") run_ok("bzip2 -dc " + q(src.string()) + " | cp --sparse=always /dev/stdin " + q(out));
+  else if (ext == ".zip") {
+    // The zip's member may have another name: extract everything, return the single image inside.
+    run_ok("cd " + q(dir.path().string()) + " && unzip -o -q " + q(src.string()));
+    for (auto& e : fs::directory_iterator(dir.path())) {
+      auto x = e.path().extension().string();
+      if (x == ".vhd" || x == ".vhdx") return e.path().string();
+    }
+    ADD_FAILURE() << "no image inside " << src;
+  } else {
+    run_ok("cp --sparse=always " + q(src.string()) + " " + q(out));
+  }
+  return out;
+}
+
+std::string sha256(const std::string& path) {
+  RunResult r = run("sha256sum " + q(path));
+  EXPECT_EQ(r.status, 0) << r.err;
+  return r.out.substr(0, 64);
+}
+
+std::vector<std::byte> read_file(const std::string& path) {
+  std::string s = slurp(path);
+  std::vector<std::byte> v(s.size());
+  std::memcpy(v.data(), s.data(), s.size());
+  return v;
+}
+
+void write_file(const std::string& path, const std::vector<std::byte>& data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+}
+
+void patch_file(const std::string& path, uint64_t offset, const std::vector<uint8_t>& bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0) << path;
+  ASSERT_EQ(::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset)), static_cast<ssize_t>(bytes.size()));
+  ::close(fd);
+}
+
+}  // namespace vhdkit::testing
