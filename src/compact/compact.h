@@ -1,0 +1,62 @@
+// The compaction entry point: what the job model (src/service) and the CLI call. The planner and the
+// executor behind it live beside this file; the format-specific durable steps live in src/vhd, src/vhdx.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/error.h"
+#include "disk/virtual_disk.h"
+#include "io/file.h"
+
+namespace vhdkit::compact {
+
+// Msvm_ImageManagementService v2 modes (values are the reference's).
+enum class Mode : uint16_t { Full = 0, Quick = 1, Retrim = 2, Pretrimmed = 3, Prezeroed = 4 };
+std::string_view to_string(Mode m);                       // "full", "quick", ...
+std::optional<Mode> mode_from_string(std::string_view s);  // accepts the names above
+
+enum class Action { Compact, DryRun };
+
+struct Options {
+  Mode mode = Mode::Full;
+  Action action = Action::Compact;
+  // Write a compacted copy here (temp file, fsync, rename, fsync the folder) and leave the source alone.
+  std::optional<std::string> output_path;
+};
+
+// Told about progress; asked at every safe point whether to stop. Called from the compacting thread.
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  virtual void progress(uint64_t done, uint64_t total) { (void)done, (void)total; }
+  virtual bool stop_requested() { return false; }
+};
+
+enum class Outcome { Completed, Cancelled };
+
+struct Report {
+  std::string path;
+  disk::Format format = disk::Format::Raw;
+  Mode mode = Mode::Full;             // what was asked
+  std::string mode_note;              // how the mode was carried out, e.g. "Full ran as Prezeroed: ..."
+  Outcome outcome = Outcome::Completed;
+  bool dry_run = false;
+  uint64_t file_size_before = 0;
+  uint64_t file_size_after = 0;       // predicted, for a dry run
+  uint64_t block_size = 0;
+  uint64_t blocks_total = 0;
+  uint64_t blocks_allocated_before = 0;
+  uint64_t blocks_released = 0;
+  uint64_t blocks_moved = 0;
+  uint64_t bytes_released = 0;        // file_size_before - file_size_after
+};
+
+// Compacts the image at path. Errors carry the reference return code (FileNotFound, AccessDenied,
+// NotSupported, InUse, InvalidParameter, ...). Cancellation is not an error: outcome says so, and the image
+// is valid (running again finishes the work).
+Result<Report> compact_image(io::Env& env, const std::string& path, const Options& options,
+                             Observer* observer = nullptr);
+
+}  // namespace vhdkit::compact
