@@ -31,7 +31,7 @@ ReturnCode code_for_errno(int err) {
 
 class PosixFile final : public File {
  public:
-  PosixFile(std::string path, int fd) : File(std::move(path)), fd_(fd) {}
+  PosixFile(std::string path, int fd, Access access) : File(std::move(path)), fd_(fd), access_(access) {}
   ~PosixFile() override { ::close(fd_); }
 
  protected:
@@ -47,7 +47,14 @@ class PosixFile final : public File {
     }
   }
 
+  // The kernel would say EBADF; say what it means.
+  Status check_writable_open() const {
+    if (access_ != Access::ReadWrite) return fail(error(ReturnCode::AccessDenied, "the file is open read-only"));
+    return ok();
+  }
+
   Result<size_t> do_write(uint64_t offset, std::span<const std::byte> buf) override {
+    VHDKIT_TRY(check_writable_open());
     for (;;) {
       ssize_t n = ::pwrite(fd_, buf.data(), buf.size(), static_cast<off_t>(offset));
       if (n >= 0) return static_cast<size_t>(n);
@@ -61,6 +68,7 @@ class PosixFile final : public File {
   }
 
   Status do_truncate(uint64_t size) override {
+    VHDKIT_TRY(check_writable_open());
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0)
       return std::unexpected(errno_error("truncate", errno));
     return ok();
@@ -73,6 +81,7 @@ class PosixFile final : public File {
   }
 
   Status do_punch_hole(uint64_t offset, uint64_t length) override {
+    VHDKIT_TRY(check_writable_open());
     if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
                     static_cast<off_t>(length)) != 0) {
       int err = errno;
@@ -90,6 +99,8 @@ class PosixFile final : public File {
   }
 
   Status do_try_lock(LockMode mode) override {
+    if (mode == LockMode::Exclusive && access_ != Access::ReadWrite)
+      return fail(error(ReturnCode::InvalidState, "an exclusive lock needs the file open for writing"));
     struct flock fl {};
     fl.l_type = mode == LockMode::Exclusive ? F_WRLCK : F_RDLCK;
     fl.l_whence = SEEK_SET;
@@ -98,7 +109,7 @@ class PosixFile final : public File {
     if (::fcntl(fd_, F_OFD_SETLK, &fl) != 0) {
       int err = errno;
       if (err == EAGAIN || err == EACCES)
-        return fail(ReturnCode::InUse, path(), "the image is locked by another program");
+        return fail(ReturnCode::InUse, path(), "the image is in use by another program");
       return std::unexpected(errno_error("lock", err));
     }
     return ok();
@@ -114,6 +125,7 @@ class PosixFile final : public File {
 
  private:
   int fd_;
+  Access access_;
 };
 
 class PosixEnv final : public Env {
@@ -133,7 +145,7 @@ class PosixEnv final : public Env {
       ::close(fd);
       return fail(ReturnCode::InvalidParameter, path, "is a directory, not an image file");
     }
-    return std::make_unique<PosixFile>(path, fd);
+    return std::make_unique<PosixFile>(path, fd, access);
   }
 
   bool exists(const std::string& path) override {
