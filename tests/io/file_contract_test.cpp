@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "io/file.h"
+#include "io/fault_env.h"
 #include "io/mem_env.h"
 #include "test_support.h"
 
@@ -33,6 +34,14 @@ struct MemUnderTest : EnvUnderTest {
   std::string path(const std::string& name) override { return "/mem/" + name; }
 };
 
+// No faults planned, but every transfer is short: the base class's loops must still move every byte.
+struct ShortIoUnderTest : EnvUnderTest {
+  MemEnv mem;
+  FaultEnv faults{mem, FaultPlan{.max_read = 1000, .max_write = 777}};
+  Env& env() override { return faults; }
+  std::string path(const std::string& name) override { return "/mem/" + name; }
+};
+
 struct Implementation {
   std::string name;
   std::function<std::unique_ptr<EnvUnderTest>()> make;
@@ -44,6 +53,7 @@ std::vector<Implementation> implementations() {
   return {
       {"Posix", [] { return std::make_unique<PosixUnderTest>(); }},
       {"Mem", [] { return std::make_unique<MemUnderTest>(); }},
+      {"FaultShortIo", [] { return std::make_unique<ShortIoUnderTest>(); }},
   };
 }
 
