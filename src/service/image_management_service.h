@@ -1,0 +1,96 @@
+// Msvm_ImageManagementService.CompactVirtualHardDisk, as a library: the caller's parameters are checked
+// before anything starts (the reference's synchronous return values), then the compaction runs as a Job on
+// a bounded pool of worker threads that callers poll, wait for or terminate.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "compact/compact.h"
+#include "core/error.h"
+#include "io/file.h"
+#include "service/engine.h"
+#include "service/job.h"
+
+namespace vhdkit::service {
+
+struct ServiceOptions {
+  // Jobs that run at once; 0 means one per processor core.
+  unsigned workers = 0;
+  // Jobs allowed to wait for a worker; one more is refused with System is not available (32777).
+  size_t queue_limit = 64;
+  // How long a finished job stays visible.
+  std::chrono::seconds time_before_removal{300};
+  // Told of every change of every job (the daemon persists them); runs on the changing thread.
+  Job::Listener on_job_change;
+};
+
+struct CompactRequest {
+  std::string path;  // absolute ("a fully qualified path", the reference says)
+  uint16_t mode = static_cast<uint16_t>(compact::Mode::Full);  // raw, so that bad values can be refused
+  compact::Action action = compact::Action::Compact;
+  std::optional<std::string> output_path;  // compact into a new file, leaving `path` alone
+};
+
+// The method's out-parameters: ReturnValue, and Job when one was started (ReturnValue 4096).
+struct CompactResult {
+  ReturnCode return_value = ReturnCode::Failed;
+  std::shared_ptr<Job> job;
+  std::string message;  // why, when no job was started: a sentence naming the file
+};
+
+class ImageManagementService {
+ public:
+  ImageManagementService(io::Env& env, std::unique_ptr<Engine> engine, ServiceOptions options = {});
+  // Terminates what is queued or running (each stops at its next safe point) and waits for the workers.
+  ~ImageManagementService();
+  ImageManagementService(const ImageManagementService&) = delete;
+  ImageManagementService& operator=(const ImageManagementService&) = delete;
+
+  CompactResult CompactVirtualHardDisk(const CompactRequest& request);
+  CompactResult CompactVirtualHardDisk(const std::string& path, uint16_t mode) {
+    CompactRequest request;
+    request.path = path;
+    request.mode = mode;
+    return CompactVirtualHardDisk(request);
+  }
+
+  // Jobs not yet removed (TimeBeforeRemoval after they finished), oldest first.
+  std::vector<std::shared_ptr<Job>> jobs();
+  std::shared_ptr<Job> find_job(const std::string& instance_id);
+  // Makes a finished job from an earlier run of the service visible again (the daemon's job store).
+  void adopt(std::shared_ptr<Job> job);
+  // Drops finished jobs whose TimeBeforeRemoval has passed; returns their ids.
+  std::vector<std::string> remove_expired();
+
+  unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
+
+ private:
+  Status check(const CompactRequest& request);
+  void work();
+  void run(const std::shared_ptr<Job>& job, const CompactRequest& request);
+
+  io::Env& env_;
+  std::unique_ptr<Engine> engine_;
+  ServiceOptions options_;
+
+  std::mutex mu_;
+  std::condition_variable work_ready_;
+  bool stopping_ = false;
+  std::deque<std::pair<std::shared_ptr<Job>, CompactRequest>> queue_;
+  std::map<std::string, std::shared_ptr<Job>> jobs_;  // by InstanceID
+  std::vector<std::string> order_;                    // InstanceIDs, oldest first
+  std::set<std::string> busy_images_;                 // images with a job queued or running
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace vhdkit::service
