@@ -1,0 +1,46 @@
+// What the compaction executor asks of an image format: the layout of its blocks in the host file, a
+// verdict on each allocated block, and three durable steps. Each step returns only after its writes are
+// flushed in the order DESIGN.md gives, so that a power cut at any moment leaves a valid image with the
+// same virtual content. VHD implements it in src/vhd/vhd_compaction.*, VHDX in src/vhdx/vhdx_compaction.*.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "compact/planner.h"
+#include "core/error.h"
+#include "disk/virtual_disk.h"
+
+namespace vhdkit::compact {
+
+class CompactableImage {
+ public:
+  virtual ~CompactableImage() = default;
+
+  virtual const std::string& path() const = 0;
+  virtual disk::Format format() const = 0;
+  virtual disk::DiskType type() const = 0;
+  virtual uint64_t block_size() const = 0;
+  virtual uint64_t block_count() const = 0;
+  // The image's own host file (locks are taken on it, so that they cover the descriptor that writes).
+  virtual io::File& file() = 0;
+
+  // Slots of every allocated block (verdict Keep), fixed metadata, slot size, alignment, trailer, file size.
+  virtual Result<PlanInput> layout() = 0;
+
+  // Release when dropping the block keeps the virtual content the same: all zeros in a dynamic disk, or
+  // (differencing) no sector present or every present sector equal to what the parent chain reads there.
+  // A block zero in only some sectors is kept.
+  virtual Result<Verdict> classify(const Slot& slot) = 0;
+
+  // Durable steps (each one ends with a flush):
+  //   release: unmap the blocks (reads now fall through to zeros or to the parent).
+  //   relocate: copy each block into its destination, flush, point the block table at the copies, flush.
+  //   shrink: move whatever must follow the last block (VHD footer) to the new end, flush, truncate, flush.
+  virtual Status release(std::span<const Slot> slots) = 0;
+  virtual Status relocate(std::span<const Move> moves) = 0;
+  virtual Status shrink(uint64_t new_file_size) = 0;
+};
+
+}  // namespace vhdkit::compact

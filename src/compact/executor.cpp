@@ -1,0 +1,139 @@
+#include "compact/executor.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace vhdkit::compact {
+namespace {
+
+// PercentComplete moves with bytes processed: the zero scan reads every allocated block (two thirds of the
+// bar), then the moves copy the blocks that must move (the last third, spread over the bytes copied). The
+// total is fixed before the scan so that the reported fraction never goes backwards.
+class Progress {
+ public:
+  Progress(Observer& observer, uint64_t scan_bytes)
+      : observer_(observer), scan_(scan_bytes), total_(std::max<uint64_t>(scan_bytes + scan_bytes / 2, 1)) {}
+
+  void scanned(uint64_t bytes) { report(done_ += bytes); }
+  void plan_moves(uint64_t move_bytes) { move_total_ = move_bytes; }
+  void moved(uint64_t bytes) {
+    moved_ += bytes;
+    uint64_t budget = total_ - scan_;
+    report(scan_ + (move_total_ ? budget * moved_ / move_total_ : 0));
+  }
+  void finished() { report(total_); }
+
+ private:
+  void report(uint64_t done) {
+    done = std::min(done, total_);
+    if (done < last_) return;
+    last_ = done;
+    observer_.progress(done, total_);
+  }
+
+  Observer& observer_;
+  uint64_t scan_;
+  uint64_t total_;
+  uint64_t done_ = 0;
+  uint64_t move_total_ = 0;
+  uint64_t moved_ = 0;
+  uint64_t last_ = 0;
+};
+
+Report initial_report(CompactableImage& image, const Options& options, const PlanInput& layout) {
+  Report r;
+  r.path = image.path();
+  r.format = image.format();
+  r.mode = options.mode;
+  r.dry_run = options.action == Action::DryRun;
+  r.file_size_before = layout.file_size;
+  r.file_size_after = layout.file_size;
+  r.block_size = image.block_size();
+  r.blocks_total = image.block_count();
+  r.blocks_allocated_before = layout.slots.size();
+  if (options.mode == Mode::Full || options.mode == Mode::Quick) {
+    r.mode_note = fmt::format(
+        "{} ran as Prezeroed (release all-zero blocks): file-system reclaim is not implemented yet, "
+        "as Hyper-V does for a disk that is not mounted",
+        options.mode == Mode::Full ? "Full" : "Quick");
+  } else {
+    r.mode_note = "Prezeroed: released the blocks whose data reads as zeros";
+  }
+  if (image.type() == disk::DiskType::Differencing) {
+    r.mode_note += "; in a differencing disk a block is released only where the parent reads the same";
+  }
+  return r;
+}
+
+void set_file_size_after(Report& r, uint64_t size) {
+  r.file_size_after = size;
+  r.bytes_released = r.file_size_before - size;
+}
+
+}  // namespace
+
+Result<Report> run_compaction(CompactableImage& image, const Options& options, Observer& observer) {
+  VHDKIT_ASSIGN(PlanInput layout, image.layout());
+  Report report = initial_report(image, options, layout);
+  Progress progress(observer, layout.slots.size() * layout.slot_size);
+
+  // The zero scan, in file order so that the reads are sequential. Nothing is written yet, so stopping
+  // here leaves the file untouched.
+  std::sort(layout.slots.begin(), layout.slots.end(),
+            [](const Slot& a, const Slot& b) { return a.offset < b.offset; });
+  for (Slot& slot : layout.slots) {
+    if (observer.stop_requested()) {
+      report.outcome = Outcome::Cancelled;
+      return report;
+    }
+    VHDKIT_ASSIGN(slot.verdict, image.classify(slot));
+    progress.scanned(layout.slot_size);
+  }
+
+  Plan plan = make_plan(layout);
+  if (options.action == Action::DryRun) {
+    // Exactly what a real run does next: the same plan.
+    report.blocks_released = plan.releases.size();
+    report.blocks_moved = plan.moves.size();
+    set_file_size_after(report, plan.new_file_size);
+    progress.finished();
+    return report;
+  }
+  if (!plan.changes_anything(layout.file_size)) {
+    progress.finished();
+    return report;
+  }
+
+  auto cancelled = [&] {
+    report.outcome = Outcome::Cancelled;
+    return report;
+  };
+  if (observer.stop_requested()) return cancelled();
+
+  // (1) release, one flush for all of them.
+  if (!plan.releases.empty()) VHDKIT_TRY(image.release(plan.releases));
+  report.blocks_released = plan.releases.size();
+
+  // (2) move, in batches: copy, flush, remap, flush.
+  progress.plan_moves(plan.moves.size() * layout.slot_size);
+  const size_t per_batch = std::max<uint64_t>(1, kMoveBatchBytes / std::max<uint64_t>(layout.slot_size, 1));
+  for (size_t i = 0; i < plan.moves.size(); i += per_batch) {
+    if (observer.stop_requested()) return cancelled();
+    size_t n = std::min(per_batch, plan.moves.size() - i);
+    VHDKIT_TRY(image.relocate(std::span(plan.moves).subspan(i, n)));
+    report.blocks_moved += n;
+    progress.moved(n * layout.slot_size);
+  }
+
+  // (3) shrink.
+  if (observer.stop_requested()) return cancelled();
+  if (plan.new_file_size < layout.file_size) {
+    VHDKIT_TRY(image.shrink(plan.new_file_size));
+    set_file_size_after(report, plan.new_file_size);
+  }
+  progress.finished();
+  return report;
+}
+
+}  // namespace vhdkit::compact

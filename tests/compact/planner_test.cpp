@@ -1,0 +1,152 @@
+// The planner alone: no I/O, hand-made layouts.
+#include "compact/planner.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+
+namespace vhdkit::compact {
+namespace {
+
+constexpr uint64_t kSlot = 1000;  // deliberately not a power of two
+constexpr uint64_t kMeta = 3000;  // metadata occupies [0, 3000)
+
+PlanInput layout(std::vector<std::pair<uint64_t, Verdict>> blocks) {
+  PlanInput in;
+  in.slot_size = kSlot;
+  in.alignment = 1;
+  in.trailer_size = 10;
+  in.fixed = {{0, kMeta}};
+  uint64_t end = kMeta;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    in.slots.push_back({i, blocks[i].first, blocks[i].second});
+    end = std::max(end, blocks[i].first + kSlot);
+  }
+  in.file_size = end + in.trailer_size;
+  return in;
+}
+
+TEST(Planner, NothingToDoKeepsTheFile) {
+  auto in = layout({{3000, Verdict::Keep}, {4000, Verdict::Keep}});
+  Plan p = make_plan(in);
+  EXPECT_TRUE(p.releases.empty());
+  EXPECT_TRUE(p.moves.empty());
+  EXPECT_EQ(p.new_file_size, in.file_size);
+  EXPECT_FALSE(p.changes_anything(in.file_size));
+}
+
+TEST(Planner, ReleasedTailShrinksWithoutMoves) {
+  auto in = layout({{3000, Verdict::Keep}, {4000, Verdict::Release}});
+  Plan p = make_plan(in);
+  ASSERT_EQ(p.releases.size(), 1u);
+  EXPECT_TRUE(p.moves.empty());
+  EXPECT_EQ(p.new_file_size, 4010u);
+}
+
+TEST(Planner, TailBlockMovesIntoLowestHole) {
+  auto in = layout({{3000, Verdict::Release}, {4000, Verdict::Keep}, {5000, Verdict::Release},
+                    {6000, Verdict::Keep}});
+  Plan p = make_plan(in);
+  EXPECT_EQ(p.releases.size(), 2u);
+  ASSERT_EQ(p.moves.size(), 1u);
+  EXPECT_EQ(p.moves[0], (Move{3, 6000, 3000}));
+  EXPECT_EQ(p.new_file_size, 5010u);
+}
+
+TEST(Planner, StopsWhenNoHoleLiesBelow) {
+  // Holes at 3000 and 5000; blocks at 4000, 6000, 7000. 7000 -> 3000, 6000 -> 5000, 4000 stays.
+  auto in = layout({{3000, Verdict::Release}, {4000, Verdict::Keep}, {5000, Verdict::Release},
+                    {6000, Verdict::Keep}, {7000, Verdict::Keep}});
+  Plan p = make_plan(in);
+  ASSERT_EQ(p.moves.size(), 2u);
+  EXPECT_EQ(p.moves[0], (Move{4, 7000, 3000}));
+  EXPECT_EQ(p.moves[1], (Move{3, 6000, 5000}));
+  EXPECT_EQ(p.new_file_size, 6010u);
+}
+
+TEST(Planner, MetadataBetweenBlocksNeverMovesAndIsNeverOverwritten) {
+  auto in = layout({{3000, Verdict::Release}, {5000, Verdict::Keep}});
+  in.fixed.push_back({3500, 100});  // a parent locator inside the released slot
+  in.fixed.push_back({4000, 1000}); // and one after it
+  Plan p = make_plan(in);
+  EXPECT_TRUE(p.moves.empty());      // [3000,3500) and [3600,4000) are too small for a slot
+  EXPECT_EQ(p.new_file_size, in.file_size);
+}
+
+TEST(Planner, GapAfterMetadataIsUsedAndAlignmentHolds) {
+  PlanInput in;
+  in.slot_size = 4096;
+  in.alignment = 4096;
+  in.trailer_size = 512;
+  in.fixed = {{0, 1536}};
+  in.slots = {{0, 8192, Verdict::Release}, {1, 16384, Verdict::Keep}};
+  in.file_size = 16384 + 4096 + 512;
+  Plan p = make_plan(in);
+  ASSERT_EQ(p.moves.size(), 1u);
+  EXPECT_EQ(p.moves[0].to, 4096u);  // the gap [1536, 8192) holds one aligned slot at 4096
+  EXPECT_EQ(p.new_file_size, 8192u + 512);
+}
+
+TEST(Planner, SlotAlignmentFollowsTheWriter) {
+  EXPECT_EQ(slot_alignment({{0, 4096, Verdict::Keep}, {1, 8192, Verdict::Keep}}), 4096u);
+  EXPECT_EQ(slot_alignment({{0, 1536, Verdict::Keep}, {1, 8192, Verdict::Keep}}), 512u);
+  EXPECT_EQ(slot_alignment({}), 4096u);
+}
+
+// Random layouts: moves go strictly downward into space no kept block used before, never overlap each
+// other, and the resulting layout fits below the new end.
+TEST(Planner, RandomLayoutsKeepTheInvariants) {
+  std::mt19937_64 rng(42);
+  for (int round = 0; round < 2000; ++round) {
+    size_t n = rng() % 40;
+    std::vector<std::pair<uint64_t, Verdict>> blocks;
+    uint64_t at = kMeta + (rng() % 3) * kSlot;
+    for (size_t i = 0; i < n; ++i) {
+      blocks.push_back({at, rng() % 2 ? Verdict::Keep : Verdict::Release});
+      at += kSlot * (1 + (rng() % 4 == 0 ? rng() % 3 : 0));
+    }
+    std::shuffle(blocks.begin(), blocks.end(), rng);
+    PlanInput in = layout(blocks);
+    Plan p = make_plan(in);
+
+    std::vector<Extent> kept_before;
+    std::map<uint64_t, uint64_t> final_at;
+    for (const Slot& s : in.slots) {
+      if (s.verdict == Verdict::Keep) {
+        kept_before.push_back({s.offset, kSlot});
+        final_at[s.block] = s.offset;
+      }
+    }
+    EXPECT_EQ(p.blocks_kept, kept_before.size());
+    for (const Move& m : p.moves) {
+      ASSERT_LE(m.to + kSlot, m.from);
+      ASSERT_GE(m.to, kMeta);
+      for (const Extent& k : kept_before) ASSERT_TRUE(m.to + kSlot <= k.offset || k.end() <= m.to);
+      final_at[m.block] = m.to;
+    }
+    std::vector<uint64_t> finals;
+    uint64_t end = kMeta;
+    for (auto [b, off] : final_at) {
+      finals.push_back(off);
+      end = std::max(end, off + kSlot);
+    }
+    std::sort(finals.begin(), finals.end());
+    for (size_t i = 1; i < finals.size(); ++i) ASSERT_LE(finals[i - 1] + kSlot, finals[i]);
+    EXPECT_EQ(p.new_file_size, std::min(end + 10, in.file_size));
+    // Every slot lies on the kSlot grid here, so the result is dense: no hole is left below the end.
+    EXPECT_EQ(end, kMeta + finals.size() * kSlot) << "round " << round;
+    // Running the planner again on the result finds nothing more to do.
+    PlanInput again = in;
+    again.slots.clear();
+    for (auto [b, off] : final_at) again.slots.push_back({b, off, Verdict::Keep});
+    again.file_size = p.new_file_size;
+    Plan p2 = make_plan(again);
+    EXPECT_TRUE(p2.moves.empty()) << "round " << round;
+    EXPECT_EQ(p2.new_file_size, p.new_file_size);
+  }
+}
+
+}  // namespace
+}  // namespace vhdkit::compact
