@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "io/file.h"
+#include "io/crash_env.h"
 #include "io/fault_env.h"
 #include "io/mem_env.h"
 #include "test_support.h"
@@ -42,6 +43,12 @@ struct ShortIoUnderTest : EnvUnderTest {
   std::string path(const std::string& name) override { return "/mem/" + name; }
 };
 
+struct CrashUnderTest : EnvUnderTest {
+  CrashEnv crash;
+  Env& env() override { return crash; }
+  std::string path(const std::string& name) override { return "/mem/" + name; }
+};
+
 struct Implementation {
   std::string name;
   std::function<std::unique_ptr<EnvUnderTest>()> make;
@@ -54,6 +61,7 @@ std::vector<Implementation> implementations() {
       {"Posix", [] { return std::make_unique<PosixUnderTest>(); }},
       {"Mem", [] { return std::make_unique<MemUnderTest>(); }},
       {"FaultShortIo", [] { return std::make_unique<ShortIoUnderTest>(); }},
+      {"Crash", [] { return std::make_unique<CrashUnderTest>(); }},
   };
 }
 
