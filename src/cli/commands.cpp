@@ -4,7 +4,11 @@ namespace vhdkit::cli {
 
 std::vector<Command> register_commands(CLI::App& app) {
   std::vector<Command> commands;
-  (void)app;
+  commands.push_back(register_info(app));
+  commands.push_back(register_check(app));
+  commands.push_back(register_map(app));
+  commands.push_back(register_compare(app));
+  commands.push_back(register_write(app));
   return commands;
 }
 

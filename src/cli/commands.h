@@ -13,4 +13,11 @@ using Command = std::pair<CLI::App*, std::function<int()>>;
 
 std::vector<Command> register_commands(CLI::App& app);
 
+// One per subcommand, each defined in its cmd_<name>.cpp.
+Command register_info(CLI::App& app);
+Command register_check(CLI::App& app);
+Command register_map(CLI::App& app);
+Command register_compare(CLI::App& app);
+Command register_write(CLI::App& app);
+
 }  // namespace vhdkit::cli

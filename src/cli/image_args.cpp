@@ -1,0 +1,31 @@
+#include "cli/image_args.h"
+
+namespace vhdkit::cli {
+
+CLI::Option* add_format_option(CLI::App& app, std::string& target, const std::string& name,
+                               const std::string& what) {
+  return app.add_option(name, target, "force the format of " + what + " instead of detecting it")
+      ->check(CLI::IsMember({"raw", "vhd", "vhdx"}))
+      ->type_name("FORMAT");
+}
+
+std::optional<disk::Format> format_from_string(const std::string& text) {
+  for (auto f : {disk::Format::Raw, disk::Format::Vhd, disk::Format::Vhdx})
+    if (text == disk::to_string(f)) return f;
+  return std::nullopt;
+}
+
+void add_image_arguments(CLI::App& app, ImageRequest& request, const std::string& what) {
+  app.add_option("IMAGE", request.path, what)->required();
+  add_format_option(app, request.format);
+}
+
+Result<std::unique_ptr<disk::VirtualDisk>> open_image(const ImageRequest& request) {
+  disk::OpenOptions options;
+  options.access = request.access;
+  options.format = format_from_string(request.format);
+  options.parents = request.parents;
+  return disk::open_image(io::Env::posix(), request.path, options);
+}
+
+}  // namespace vhdkit::cli

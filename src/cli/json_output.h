@@ -1,0 +1,14 @@
+// JSON output shared by the subcommands' --json modes (nlohmann's ordered_json keeps fields in the order
+// we put them, so output reads like qemu-img's).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+namespace vhdkit::cli {
+
+using Json = nlohmann::ordered_json;
+
+// Pretty-printed, 4-space indent like `qemu-img info --output=json`, with a final newline.
+void print_json(const Json& value);
+
+}  // namespace vhdkit::cli

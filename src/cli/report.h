@@ -1,0 +1,17 @@
+// How every subcommand reports a failure: "vhdkit: PATH: problem" on standard error, and an exit status
+// that scripts can test (core/return_code.h's exit_status()).
+#pragma once
+
+#include <string>
+
+#include "core/error.h"
+
+namespace vhdkit::cli {
+
+// Prints the error to standard error and returns the exit status for it.
+int report(const Error& error);
+
+// The exit status `check` uses when the image opened but has structural problems.
+inline constexpr int kExitProblemsFound = 1;
+
+}  // namespace vhdkit::cli
