@@ -9,11 +9,6 @@
 
 namespace vhdkit::io {
 
-std::string directory_of(const std::string& path) {
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  return dir.empty() ? "." : dir;
-}
-
 Result<AtomicOutput> AtomicOutput::begin(Env& env, std::string target) {
   static std::atomic<uint64_t> counter{0};
   const std::filesystem::path t(target);

@@ -53,7 +53,4 @@ class AtomicOutput {
 // The one-call form: fill writes the new content into the temporary file.
 Status write_atomically(Env& env, const std::string& target, const std::function<Status(File&)>& fill);
 
-// The directory a path lives in, as sync_dir wants it ("." for a bare name).
-std::string directory_of(const std::string& path);
-
 }  // namespace vhdkit::io

@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 
 #include "io/file.h"
 #include "io/posix_locks.h"
@@ -197,8 +196,7 @@ class PosixEnv final : public Env {
     if (::access(path.c_str(), F_OK) != 0) return fail(ReturnCode::FileNotFound, path, "no such file");
     if (::access(path.c_str(), W_OK) != 0)
       return fail(ReturnCode::AccessDenied, path, "the file is not writable");
-    std::string dir = std::filesystem::path(path).parent_path().string();
-    if (dir.empty()) dir = ".";
+    std::string dir = directory_of(path);
     if (::access(dir.c_str(), W_OK) != 0)
       return fail(ReturnCode::AccessDenied, path, fmt::format("its directory {} is not writable", dir));
     return ok();
