@@ -5,6 +5,7 @@
 
 #include "disk/raw_disk.h"
 #include "disk/virtual_disk.h"
+#include "vhd/vhd_image.h"
 
 namespace vhdkit::disk {
 
@@ -56,7 +57,7 @@ Result<std::unique_ptr<VirtualDisk>> open_image(io::Env& env, const std::string&
   }
   switch (format) {
     case Format::Raw: return open_raw(std::move(file), options.access);
-    case Format::Vhd:
+    case Format::Vhd: return vhd::open_vhd(env, std::move(file), options);
     case Format::Vhdx:
       break;
   }

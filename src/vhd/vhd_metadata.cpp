@@ -1,0 +1,338 @@
+#include "vhd/vhd_metadata.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "vhd/parent_locator.h"
+
+namespace vhdkit::vhd {
+namespace {
+
+// offset + length <= limit, without overflow.
+bool fits(uint64_t offset, uint64_t length, uint64_t limit) {
+  return offset <= limit && length <= limit - offset;
+}
+bool overlaps(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len) {
+  return a < b + b_len && b < a + a_len;
+}
+
+std::string hex(uint64_t v) { return fmt::format("0x{:x}", v); }
+
+constexpr size_t kMaxBlockErrors = 20;
+
+class Reader {
+ public:
+  Reader(io::File& file, Problems& problems) : file_(file), p_(problems) {}
+
+  Result<Metadata> run() {
+    VHDKIT_ASSIGN(m_.file_size, file_.size());
+    VHDKIT_ASSIGN(bool have_footer, read_footer());
+    if (!have_footer || !check_footer()) return finish();
+    if (m_.type == DiskTypeCode::Fixed) {
+      check_fixed();
+      return finish();
+    }
+    VHDKIT_ASSIGN(bool have_header, read_header());
+    if (!have_header) return finish();
+    VHDKIT_TRY(check_footer_copy());
+    VHDKIT_ASSIGN(bool have_bat, read_bat());
+    if (!have_bat) return finish();
+    VHDKIT_TRY(read_locators());
+    check_region_overlaps();
+    check_blocks();
+    return finish();
+  }
+
+ private:
+  void error(std::string s) { p_.errors.push_back(std::move(s)); }
+  void warn(std::string s) { p_.warnings.push_back(std::move(s)); }
+
+  Result<Metadata> finish() {
+    if (!p_.errors.empty()) return fail(kCorrupt, file_.path(), summarize(p_.errors));
+    return std::move(m_);
+  }
+
+  Result<bool> read_footer() {
+    uint64_t size = m_.file_size;
+    if (size < kFooterSize) {
+      error(fmt::format("the file is {} bytes, too small to hold a VHD footer (512 bytes)", size));
+      return false;
+    }
+    m_.footer_raw.assign(kFooterSize, std::byte{0});
+    VHDKIT_TRY(file_.read_at(size - kFooterSize, m_.footer_raw));
+    if (is_footer_cookie(m_.footer_raw)) {
+      m_.footer_offset = size - kFooterSize;
+      return true;
+    }
+    // Virtual PC before 2004 wrote a 511-byte footer (the Saved State byte's reserved tail one shorter).
+    std::fill(m_.footer_raw.begin(), m_.footer_raw.end(), std::byte{0});
+    VHDKIT_TRY(file_.read_at(size - (kFooterSize - 1), std::span(m_.footer_raw).first(kFooterSize - 1)));
+    if (is_footer_cookie(m_.footer_raw)) {
+      m_.footer_offset = size - (kFooterSize - 1);
+      return true;
+    }
+    Bytes head(kFooterSize);
+    VHDKIT_TRY(file_.read_at(0, head));
+    if (is_footer_cookie(head))
+      error(fmt::format(
+          "the footer at the end of the file is missing (its last 512 bytes at offset {} do not start "
+          "with the cookie \"conectix\"; only the copy at offset 0 is there): the file is truncated or "
+          "its end was overwritten",
+          size - kFooterSize));
+    else
+      error("no VHD footer: neither the last 512 bytes nor the first start with the cookie \"conectix\"");
+    return false;
+  }
+
+  bool check_footer() {
+    std::span<const std::byte, kFooterSize> raw(m_.footer_raw.data(), kFooterSize);
+    m_.footer = decode_footer(raw);
+    const Footer& f = m_.footer;
+    uint32_t want = vhd_checksum(raw, kFooterChecksumOffset);
+    if (want != f.checksum) {
+      error(fmt::format("footer checksum is wrong: the footer stores {} but its bytes sum to {} (the "
+                        "footer is damaged)", hex(f.checksum), hex(want)));
+      return false;
+    }
+    if (f.format_version >> 16 != 1)
+      warn(fmt::format("footer File Format Version is {}, not 1.0", hex(f.format_version)));
+    switch (static_cast<DiskTypeCode>(f.disk_type)) {
+      case DiskTypeCode::Fixed:
+      case DiskTypeCode::Dynamic:
+      case DiskTypeCode::Differencing:
+        m_.type = static_cast<DiskTypeCode>(f.disk_type);
+        break;
+      default:
+        error(fmt::format("footer Disk Type is {}, not fixed (2), dynamic (3) or differencing (4)", f.disk_type));
+        return false;
+    }
+    m_.virtual_size = virtual_size_of(f);
+    if (m_.virtual_size > kMaxVirtualSize) {
+      error(fmt::format("the virtual size {} bytes ({} from the footer) is larger than the 2040 GiB a VHD "
+                        "can hold", m_.virtual_size,
+                        size_source(f) == SizeSource::CurrentSize ? "Current Size" : "CHS geometry"));
+      return false;
+    }
+    if (f.current_size % kSectorSize != 0)
+      warn(fmt::format("footer Current Size {} is not a multiple of 512 bytes", f.current_size));
+    return true;
+  }
+
+  void check_fixed() {
+    if (m_.footer.data_offset != kNoOffset)
+      warn(fmt::format("fixed disk footer Data Offset is {}, not all ones", hex(m_.footer.data_offset)));
+    if (m_.footer_offset < m_.virtual_size)
+      error(fmt::format("the fixed disk holds {} bytes, but only {} bytes precede the footer: the file is "
+                        "truncated", m_.virtual_size, m_.footer_offset));
+    else if (m_.footer_offset > m_.virtual_size)
+      warn(fmt::format("{} bytes lie between the end of the fixed disk's data and its footer",
+                       m_.footer_offset - m_.virtual_size));
+  }
+
+  Result<bool> read_header() {
+    uint64_t off = m_.footer.data_offset;
+    if (off < kFooterSize || !fits(off, kDynamicHeaderSize, m_.footer_offset)) {
+      error(fmt::format("footer Data Offset {} does not point at a dynamic header inside the file (the "
+                        "footer is at {})", hex(off), hex(m_.footer_offset)));
+      return false;
+    }
+    Bytes raw(kDynamicHeaderSize);
+    VHDKIT_TRY(file_.read_at(off, raw));
+    if (!is_header_cookie(raw)) {
+      error(fmt::format("the dynamic header at offset {} does not start with the cookie \"cxsparse\"", off));
+      return false;
+    }
+    std::span<const std::byte, kDynamicHeaderSize> s(raw.data(), kDynamicHeaderSize);
+    DynamicHeader h = decode_dynamic_header(s);
+    uint32_t want = vhd_checksum(s, kHeaderChecksumOffset);
+    if (want != h.checksum) {
+      error(fmt::format("dynamic header checksum is wrong: the header stores {} but its bytes sum to {} "
+                        "(the header is damaged)", hex(h.checksum), hex(want)));
+      return false;
+    }
+    if (h.header_version != kFormatVersion)
+      warn(fmt::format("dynamic header Header Version is {}, not 0x10000", hex(h.header_version)));
+    if (h.data_offset != kNoOffset)
+      warn(fmt::format("dynamic header Data Offset is {}, not all ones", hex(h.data_offset)));
+    bool ok = true;
+    if (!is_power_of_two(h.block_size) || h.block_size < kSectorSize) {
+      error(fmt::format("dynamic header Block Size {} is not a power of two of at least 512 bytes", h.block_size));
+      ok = false;
+    } else if (h.block_size > kMaxBlockSize) {
+      error(fmt::format("dynamic header Block Size {} is larger than the 256 MiB we accept", h.block_size));
+      ok = false;
+    }
+    if (ok) {
+      m_.bitmap_size = bitmap_bytes(h.block_size);
+      m_.block_count = div_round_up(m_.virtual_size, h.block_size);
+      uint64_t most = div_round_up(kMaxVirtualSize, h.block_size);
+      if (h.max_table_entries < m_.block_count) {
+        error(fmt::format("dynamic header Max Table Entries is {}, too few for a {}-byte disk of {}-byte "
+                          "blocks (it needs {})", h.max_table_entries, m_.virtual_size, h.block_size,
+                          m_.block_count));
+        ok = false;
+      } else if (h.max_table_entries > most) {
+        error(fmt::format("dynamic header Max Table Entries {} is absurd: {}-byte blocks need at most {} "
+                          "entries for the largest VHD", h.max_table_entries, h.block_size, most));
+        ok = false;
+      }
+    }
+    m_.regions.push_back({0, kFooterSize, "the footer copy"});
+    m_.regions.push_back({off, kDynamicHeaderSize, "the dynamic header"});
+    m_.header = std::move(h);
+    return ok;
+  }
+
+  Status check_footer_copy() {
+    Bytes copy(kFooterSize);
+    VHDKIT_TRY(file_.read_at(0, copy));
+    if (!is_footer_cookie(copy))
+      warn("the footer copy at offset 0 is missing (no \"conectix\" cookie)");
+    else if (vhd_checksum(copy, kFooterChecksumOffset) != load_be<uint32_t>(copy.data() + kFooterChecksumOffset))
+      warn("the footer copy at offset 0 has a wrong checksum");
+    else if (copy != m_.footer_raw)
+      warn("the footer copy at offset 0 differs from the footer at the end of the file");
+    return ok();
+  }
+
+  Result<bool> read_bat() {
+    const DynamicHeader& h = *m_.header;
+    uint64_t bytes = round_up(uint64_t{h.max_table_entries} * 4, kSectorSize);
+    if (!fits(h.table_offset, bytes, m_.footer_offset)) {
+      error(fmt::format("the BAT at offset {} ({} entries, {} bytes) runs past the end of the file's "
+                        "metadata (the footer is at {})", hex(h.table_offset), h.max_table_entries, bytes,
+                        hex(m_.footer_offset)));
+      return false;
+    }
+    Bytes raw(h.max_table_entries * size_t{4});
+    VHDKIT_TRY(file_.read_at(h.table_offset, raw));
+    m_.bat.resize(h.max_table_entries);
+    for (size_t i = 0; i < m_.bat.size(); ++i) m_.bat[i] = load_be<uint32_t>(raw.data() + 4 * i);
+    m_.regions.push_back({h.table_offset, bytes, "the BAT"});
+    return true;
+  }
+
+  Status read_locators() {
+    const DynamicHeader& h = *m_.header;
+    bool differencing = m_.type == DiskTypeCode::Differencing;
+    for (size_t i = 0; i < kParentLocatorCount; ++i) {
+      const ParentLocator& l = h.locators[i];
+      if (l.platform_code == 0) continue;
+      std::string name = fmt::format("parent locator {} ({})", i, fourcc_text(l.platform_code));
+      if (!differencing) {
+        warn(fmt::format("{} is set on a disk that is not differencing; it is ignored", name));
+        continue;
+      }
+      if (l.platform_data_length == 0) {
+        warn(fmt::format("{} is empty", name));
+        continue;
+      }
+      if (l.platform_data_offset < kFooterSize ||
+          !fits(l.platform_data_offset, l.platform_data_length, m_.footer_offset)) {
+        error(fmt::format("{} data at offset {} ({} bytes) lies outside the file's metadata area", name,
+                          hex(l.platform_data_offset), l.platform_data_length));
+        continue;
+      }
+      // The spec counts Platform Data Space in sectors; Windows writes bytes. Accept either reading.
+      uint64_t space_bytes = std::max<uint64_t>(l.platform_data_space, uint64_t{l.platform_data_space} * kSectorSize);
+      if (l.platform_data_length > space_bytes)
+        warn(fmt::format("{} holds {} bytes but reserves only {}", name, l.platform_data_length,
+                         l.platform_data_space));
+      m_.regions.push_back({l.platform_data_offset, round_up(l.platform_data_length, kSectorSize), name});
+      Bytes data(l.platform_data_length);
+      VHDKIT_TRY(file_.read_at(l.platform_data_offset, data));
+      std::string why;
+      bool known = l.platform_code == kPlatformW2ku || l.platform_code == kPlatformW2ru ||
+                   l.platform_code == kPlatformWi2k || l.platform_code == kPlatformWi2r ||
+                   l.platform_code == kPlatformMacX;
+      if (!known) {
+        warn(fmt::format("{} has a platform code we do not read; it is ignored", name));
+        continue;
+      }
+      auto text = decode_locator_text(l.platform_code, data, &why);
+      if (!text) {
+        error(fmt::format("{} is unreadable: {}", name, why));
+        continue;
+      }
+      m_.locators.push_back({i, l.platform_code, *text});
+    }
+    if (differencing && m_.locators.empty())
+      warn("the differencing disk has no usable parent locator; its parent is looked for by the name in "
+           "the dynamic header");
+    return ok();
+  }
+
+  void check_region_overlaps() {
+    std::sort(m_.regions.begin(), m_.regions.end(),
+              [](const Region& a, const Region& b) { return a.offset < b.offset; });
+    for (size_t i = 0; i < m_.regions.size(); ++i)
+      for (size_t j = i + 1; j < m_.regions.size(); ++j)
+        if (overlaps(m_.regions[i].offset, m_.regions[i].length, m_.regions[j].offset, m_.regions[j].length))
+          error(fmt::format("{} (offset {}, {} bytes) overlaps {} (offset {}, {} bytes)", m_.regions[i].name,
+                            hex(m_.regions[i].offset), m_.regions[i].length, m_.regions[j].name,
+                            hex(m_.regions[j].offset), m_.regions[j].length));
+  }
+
+  void check_blocks() {
+    uint64_t block_bytes = m_.bitmap_size + m_.header->block_size;
+    std::vector<std::pair<uint64_t, size_t>> starts;  // (file offset, BAT index)
+    size_t reported = 0, suppressed = 0;
+    auto block_error = [&](std::string s) {
+      if (reported < kMaxBlockErrors) {
+        error(std::move(s));
+        ++reported;
+      } else {
+        ++suppressed;
+      }
+    };
+    for (size_t i = 0; i < m_.bat.size(); ++i) {
+      if (m_.bat[i] == kUnallocated) continue;
+      uint64_t start = uint64_t{m_.bat[i]} * kSectorSize;
+      if (!fits(start, block_bytes, m_.footer_offset)) {
+        block_error(fmt::format("BAT entry {} points past the end of the file: its block spans offsets {}-{} "
+                                "but the footer is at {} (the file may be truncated)",
+                                i, hex(start), hex(start + block_bytes), hex(m_.footer_offset)));
+        continue;
+      }
+      if (i >= m_.block_count)
+        warn(fmt::format("BAT entry {} lies beyond the end of the virtual disk but has a block", i));
+      for (const Region& r : m_.regions)
+        if (overlaps(start, block_bytes, r.offset, r.length)) {
+          block_error(fmt::format("BAT entry {} points into {}: its block at offset {} overlaps it", i, r.name,
+                                  hex(start)));
+          break;
+        }
+      starts.emplace_back(start, i);
+    }
+    std::sort(starts.begin(), starts.end());
+    for (size_t k = 1; k < starts.size(); ++k) {
+      // Blocks all have the same length, so only neighbours in file order can overlap.
+      auto [prev, pi] = starts[k - 1];
+      auto [cur, ci] = starts[k];
+      if (cur < prev + block_bytes)
+        block_error(fmt::format("BAT entries {} and {} overlap: their blocks start at offsets {} and {}, "
+                                "less than a block ({} bytes with its bitmap) apart",
+                                std::min(pi, ci), std::max(pi, ci), hex(prev), hex(cur), block_bytes));
+    }
+    if (suppressed) error(fmt::format("and {} more BAT problems", suppressed));
+  }
+
+  io::File& file_;
+  Problems& p_;
+  Metadata m_;
+};
+
+}  // namespace
+
+Result<Metadata> read_metadata(io::File& file, Problems& problems) { return Reader(file, problems).run(); }
+
+std::string summarize(const std::vector<std::string>& errors) {
+  constexpr size_t kShown = 3;
+  std::string s;
+  for (size_t i = 0; i < errors.size() && i < kShown; ++i) s += (i ? "; " : "") + errors[i];
+  if (errors.size() > kShown) s += fmt::format("; and {} more problems", errors.size() - kShown);
+  return s;
+}
+
+}  // namespace vhdkit::vhd
