@@ -6,6 +6,7 @@
 #include "disk/raw_disk.h"
 #include "disk/virtual_disk.h"
 #include "vhd/vhd_image.h"
+#include "vhdx/vhdx_disk.h"
 
 namespace vhdkit::disk {
 
@@ -58,8 +59,7 @@ Result<std::unique_ptr<VirtualDisk>> open_image(io::Env& env, const std::string&
   switch (format) {
     case Format::Raw: return open_raw(std::move(file), options.access);
     case Format::Vhd: return vhd::open_vhd(env, std::move(file), options);
-    case Format::Vhdx:
-      break;
+    case Format::Vhdx: return vhdx::open_disk(env, std::move(file), options);
   }
   return fail(ReturnCode::NotSupported, path,
               fmt::format("{} images are not supported yet", to_string(format)));

@@ -1,0 +1,103 @@
+#include "vhdx/create.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "vhdx/bat.h"
+#include "vhdx/image.h"
+#include "vhdx/metadata.h"
+#include "vhdx/parent.h"
+
+namespace vhdkit::vhdx {
+namespace {
+
+Status validate(const std::string& path, const CreateOptions& o) {
+  auto bad = [&](std::string why) { return fail(ReturnCode::InvalidParameter, path, why); };
+  if (!is_power_of_two(o.block_size) || o.block_size < kMinBlockSize || o.block_size > kMaxBlockSize)
+    return bad(fmt::format("block size {} is not a power of two from 1 MiB to 256 MiB", o.block_size));
+  for (uint32_t s : {o.logical_sector_size, o.physical_sector_size})
+    if (s != 512 && s != 4096) return bad(fmt::format("sector size {} is not 512 or 4096", s));
+  if (o.virtual_size == 0 || o.virtual_size > kMaxVirtualSize || o.virtual_size % o.logical_sector_size != 0)
+    return bad(fmt::format("virtual size {} is not a multiple of the {}-byte sector from one sector to 64 TiB",
+                           o.virtual_size, o.logical_sector_size));
+  if (o.log_size == 0 || o.log_size % kAlignment != 0)
+    return bad(fmt::format("log size {} is not a positive multiple of 1 MiB", o.log_size));
+  return ok();
+}
+
+}  // namespace
+
+Status create(io::Env& env, const std::string& path, const CreateOptions& options) {
+  CreateOptions o = options;
+  Metadata m;
+  m.page83 = Guid::random();
+  if (o.parent_path) {
+    VHDKIT_ASSIGN(auto pfile, env.open(*o.parent_path, io::Access::ReadOnly));
+    auto parent = Image::open(std::move(pfile), io::Access::ReadOnly);
+    if (!parent) return fail(parent.error().with_context("the parent of the new differencing disk"));
+    const Metadata& pm = (*parent)->metadata();
+    o.virtual_size = pm.virtual_size;
+    o.logical_sector_size = pm.logical_sector_size;
+    o.physical_sector_size = pm.physical_sector_size;
+    o.subformat = Subformat::Dynamic;
+    m.has_parent = true;
+    ParentLocator pl;
+    pl.locator_type = vhdx_parent_locator_type();
+    pl.entries = {{"parent_linkage", "{" + (*parent)->header().data_write_guid.to_string_ms() + "}"},
+                  {"relative_path", relative_parent_path(path, *o.parent_path)},
+                  {"absolute_win32_path", std::filesystem::absolute(*o.parent_path).lexically_normal().string()}};
+    m.parent_locator = pl;
+  }
+  VHDKIT_TRY(validate(path, o));
+  m.block_size = o.block_size;
+  m.leave_block_allocated = o.subformat == Subformat::Fixed;
+  m.virtual_size = o.virtual_size;
+  m.logical_sector_size = o.logical_sector_size;
+  m.physical_sector_size = o.physical_sector_size;
+  BatGeometry g = BatGeometry::make(m.virtual_size, m.block_size, m.logical_sector_size, m.has_parent);
+
+  const uint64_t log_offset = kHeaderSectionSize;
+  const uint64_t metadata_offset = log_offset + o.log_size;
+  const uint64_t metadata_length = kAlignment;
+  const uint64_t bat_offset = metadata_offset + metadata_length;
+  const uint64_t bat_length = round_up(g.total_entries * 8, kAlignment);
+  const uint64_t payload_offset = bat_offset + bat_length;
+
+  std::vector<uint64_t> bat(g.total_entries, 0);
+  uint64_t file_size = payload_offset;
+  if (o.subformat == Subformat::Fixed) {
+    for (uint64_t b = 0; b < g.payload_blocks; ++b) {
+      bat[g.payload_index(b)] = make_bat_entry(static_cast<uint8_t>(PayloadState::FullyPresent), file_size);
+      file_size += m.block_size;
+    }
+  }
+
+  VHDKIT_ASSIGN(auto file, env.open(path, io::Access::ReadWrite, io::Creation::CreateNew));
+  FileIdentifier id;
+  std::string creator = "vhdkit";
+  id.creator.assign(creator.begin(), creator.end());
+  VHDKIT_TRY(file->write_at(kFileIdentifierOffset, serialize_file_identifier(id)));
+  Header h;
+  h.file_write_guid = Guid::random();
+  h.data_write_guid = Guid::random();
+  h.log_length = o.log_size;
+  h.log_offset = log_offset;
+  for (int i = 0; i < 2; ++i) {
+    h.sequence_number = static_cast<uint64_t>(i);
+    VHDKIT_TRY(file->write_at(kHeaderOffsets[i], serialize_header(h)));
+  }
+  RegionTable rt;
+  rt.entries = {{bat_region_guid(), bat_offset, static_cast<uint32_t>(bat_length), true},
+                {metadata_region_guid(), metadata_offset, static_cast<uint32_t>(metadata_length), true}};
+  Bytes rt_bytes = serialize_region_table(rt);
+  for (uint64_t at : kRegionTableOffsets) VHDKIT_TRY(file->write_at(at, rt_bytes));
+  VHDKIT_TRY(file->write_at(metadata_offset, serialize_metadata(m, static_cast<uint32_t>(metadata_length))));
+  Bytes bat_bytes(bat.size() * 8);
+  for (size_t i = 0; i < bat.size(); ++i) store_le<uint64_t>(bat_bytes.data() + i * 8, bat[i]);
+  VHDKIT_TRY(file->write_at(bat_offset, bat_bytes));
+  VHDKIT_TRY(file->truncate(file_size));
+  return file->flush();
+}
+
+}  // namespace vhdkit::vhdx

@@ -1,0 +1,188 @@
+#include "vhdx/image.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace vhdkit::vhdx {
+
+Result<std::unique_ptr<Image>> Image::open(std::unique_ptr<io::File> file, io::Access access) {
+  // A writer holds the image alone (and is refused while qemu or another writer has it open). Readers take
+  // no lock: a whole-file shared lock would read to qemu as "forbids consistent reads".
+  if (access == io::Access::ReadWrite) VHDKIT_TRY(file->try_lock(io::LockMode::Exclusive));
+  std::unique_ptr<Image> image(new Image(std::move(file), access));
+  VHDKIT_ASSIGN(uint64_t size, image->file_->size());
+  VHDKIT_TRY(image->load(size));
+  return image;
+}
+
+Status Image::load(uint64_t actual_size) {
+  VHDKIT_ASSIGN(section_, read_header_section(*file_, actual_size));
+  VHDKIT_ASSIGN(replayed_, read_log(*file_, header(), actual_size));
+  // Everything is validated through the in-memory overlay first, so that a file we reject is never written,
+  // not even by a log replay.
+  overlay_active_ = !replayed_.empty();
+  file_size_ = std::max(actual_size, replayed_.last_file_offset);
+  VHDKIT_TRY(load_metadata_and_bat());
+  if (access_ == io::Access::ReadWrite && !header().log_guid.is_zero()) {
+    // [MS-VHDX] 2.2.2: FileWriteGuid changes before the first modification, log playback included.
+    VHDKIT_TRY(begin_update(ContentChange::Invisible));
+    VHDKIT_TRY(apply_replay(*file_, replayed_));
+    overlay_active_ = false;
+    Header h = header();
+    h.log_guid = Guid{};
+    VHDKIT_TRY(write_header_update(*file_, section_, h));
+    VHDKIT_ASSIGN(file_size_, file_->size());
+  }
+  return ok();
+}
+
+Status Image::load_metadata_and_bat() {
+  const RegionEntry& mr = metadata_region();
+  Bytes region(mr.length);
+  VHDKIT_TRY(read_file(mr.file_offset, region));
+  VHDKIT_ASSIGN(metadata_, parse_metadata(region, path()));
+  geometry_ = BatGeometry::make(metadata_.virtual_size, metadata_.block_size, metadata_.logical_sector_size,
+                                metadata_.has_parent);
+  const RegionEntry& br = bat_region();
+  if (geometry_.total_entries * 8 > br.length)
+    return fail(ReturnCode::Failed, path(),
+                fmt::format("the BAT region is {} bytes, but a {}-byte disk with {}-byte blocks needs {} entries ({} "
+                            "bytes)",
+                            br.length, metadata_.virtual_size, metadata_.block_size, geometry_.total_entries,
+                            geometry_.total_entries * 8));
+  Bytes raw(geometry_.total_entries * 8);
+  VHDKIT_TRY(read_file(br.file_offset, raw));
+  bat_.resize(geometry_.total_entries);
+  for (size_t i = 0; i < bat_.size(); ++i) bat_[i] = load_le<uint64_t>(raw.data() + i * 8);
+
+  FileLayout layout{file_size_, {{0, kHeaderSectionSize}, {header().log_offset, header().log_length}}};
+  for (const RegionEntry& r : section_.region_tables[section_.region_table_used].table.entries)
+    layout.reserved.emplace_back(r.file_offset, r.length);
+  std::vector<std::string> problems = bat_problems(geometry_, bat_, layout);
+  if (!problems.empty()) {
+    std::string more = problems.size() > 1 ? fmt::format(" (and {} more BAT problems)", problems.size() - 1) : "";
+    return fail(ReturnCode::Failed, path(), problems.front() + more);
+  }
+  return ok();
+}
+
+BlockEntry Image::block(uint64_t b) const {
+  uint64_t e = bat_[geometry_.payload_index(b)];
+  return {bat_state(e), bat_file_offset(e)};
+}
+
+BlockEntry Image::sector_bitmap(uint64_t chunk) const {
+  uint64_t index = geometry_.bitmap_index(chunk);
+  if (index >= bat_.size()) return {};
+  return {bat_state(bat_[index]), bat_file_offset(bat_[index])};
+}
+
+uint64_t Image::allocation_end() const {
+  uint64_t end = std::max(file_size_, header().log_offset + header().log_length);
+  for (const RegionEntry& r : section_.region_tables[section_.region_table_used].table.entries)
+    end = std::max(end, r.file_offset + r.length);
+  for (uint64_t i = 0; i < bat_.size(); ++i) {
+    uint8_t s = bat_state(bat_[i]);
+    if (geometry_.is_bitmap_index(i)) {
+      if (s == static_cast<uint8_t>(BitmapState::Present))
+        end = std::max(end, bat_file_offset(bat_[i]) + kSectorBitmapBlockSize);
+    } else if (s == 6 || s == 7) {
+      end = std::max(end, bat_file_offset(bat_[i]) + geometry_.block_size);
+    }
+  }
+  return round_up(end, kAlignment);
+}
+
+Status Image::read_file(uint64_t offset, std::span<std::byte> buf) {
+  // Bytes past the real end of the file but inside a replayed LastFileOffset read as zeros.
+  VHDKIT_ASSIGN(size_t n, file_->read_up_to(offset, buf));
+  if (n < buf.size()) {
+    if (offset + buf.size() > file_size_)
+      return fail(ReturnCode::Failed, path(),
+                  fmt::format("unexpected end of file: wanted {} bytes at offset {}, the file ends at {}", buf.size(),
+                              offset, file_size_));
+    std::fill(buf.begin() + static_cast<std::ptrdiff_t>(n), buf.end(), std::byte{0});
+  }
+  if (overlay_active_) replayed_.overlay(offset, buf);
+  return ok();
+}
+
+Status Image::require_writable() const {
+  if (access_ != io::Access::ReadWrite)
+    return fail(ReturnCode::InvalidState, path(), "the image is open read-only");
+  return ok();
+}
+
+Status Image::begin_update(ContentChange change) {
+  VHDKIT_TRY(require_writable());
+  bool new_data_guid = change == ContentChange::Visible && !data_guid_changed_;
+  if (file_guid_changed_ && !new_data_guid) return ok();
+  Header h = header();
+  if (!file_guid_changed_) h.file_write_guid = Guid::random();
+  if (new_data_guid) h.data_write_guid = Guid::random();
+  VHDKIT_TRY(write_header_update(*file_, section_, h));
+  file_guid_changed_ = true;
+  data_guid_changed_ = data_guid_changed_ || new_data_guid;
+  return ok();
+}
+
+void Image::add_bat_changes(LogTransaction& tx, std::span<const std::pair<uint64_t, uint64_t>> changes) const {
+  // Start each touched sector from the current BAT (or from what tx already holds for it).
+  std::map<uint64_t, Bytes> sectors;
+  for (auto [index, value] : changes) {
+    uint64_t at = bat_entry_offset(index);
+    uint64_t sector = at / kLogSectorSize * kLogSectorSize;
+    auto it = sectors.find(sector);
+    if (it == sectors.end()) {
+      Bytes bytes(kLogSectorSize);
+      auto pending = tx.sectors().find(sector);
+      if (pending != tx.sectors().end()) {
+        bytes = pending->second;
+      } else {
+        uint64_t first = (sector - bat_region().file_offset) / 8;
+        for (uint64_t i = 0; i < kLogSectorSize / 8; ++i)
+          store_le<uint64_t>(bytes.data() + i * 8, first + i < bat_.size() ? bat_[first + i] : 0);
+      }
+      it = sectors.emplace(sector, std::move(bytes)).first;
+    }
+    store_le<uint64_t>(it->second.data() + (at - sector), value);
+  }
+  for (const auto& [sector, bytes] : sectors) tx.write_sector(sector, bytes);
+}
+
+Status Image::commit(const LogTransaction& tx) {
+  if (tx.empty()) return ok();
+  VHDKIT_TRY(begin_update(ContentChange::Invisible));
+  if (!log_) {
+    Header h = header();
+    h.log_guid = Guid::random();
+    VHDKIT_TRY(write_header_update(*file_, section_, h));
+    log_ = LogCursor{h.log_offset, h.log_length, h.log_guid, 0, 1};
+  }
+  VHDKIT_ASSIGN(uint64_t size_now, file_->size());
+  VHDKIT_TRY(commit_transaction(*file_, *log_, tx, size_now));
+  VHDKIT_ASSIGN(file_size_, file_->size());
+
+  // Refresh what the transaction changed.
+  auto touches = [&](const RegionEntry& r) {
+    for (const auto& [offset, data] : tx.sectors())
+      if (offset < r.file_offset + r.length && offset + kLogSectorSize > r.file_offset) return true;
+    for (const auto& [offset, length] : tx.zeros())
+      if (offset < r.file_offset + r.length && offset + length > r.file_offset) return true;
+    return false;
+  };
+  if (touches(metadata_region()) || touches(bat_region())) VHDKIT_TRY(load_metadata_and_bat());
+  return ok();
+}
+
+Status Image::close_log() {
+  if (!log_) return ok();
+  Header h = header();
+  h.log_guid = Guid{};
+  VHDKIT_TRY(write_header_update(*file_, section_, h));
+  log_.reset();
+  return ok();
+}
+
+}  // namespace vhdkit::vhdx

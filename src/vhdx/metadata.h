@@ -1,0 +1,42 @@
+// The VHDX metadata region ([MS-VHDX] 2.6): the table and the known items, parsed and validated.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+#include "vhdx/format.h"
+
+namespace vhdkit::vhdx {
+
+// 2.6.2.6: key/value pairs of a parent locator (keys and values as UTF-8).
+struct ParentLocator {
+  Guid locator_type;
+  std::vector<std::pair<std::string, std::string>> entries;
+  std::optional<std::string> get(const std::string& key) const;
+};
+
+struct Metadata {
+  uint32_t block_size = 0;             // File Parameters: BlockSize
+  bool leave_block_allocated = false;  // File Parameters: LeaveBlockAllocated (fixed disks set it)
+  bool has_parent = false;             // File Parameters: HasParent (differencing disks)
+  uint64_t virtual_size = 0;           // Virtual Disk Size
+  Guid page83;                         // Page 83 Data: the virtual disk's identifier
+  uint32_t logical_sector_size = 512;  // 512 or 4096
+  uint32_t physical_sector_size = 512; // 512 or 4096
+  std::optional<ParentLocator> parent_locator;
+  std::vector<MetadataEntry> table;    // the table as found (every item, known or not)
+};
+
+// Parses the metadata region (its full length) and validates every rule of 2.6: signature, entry count,
+// item placement, unknown required items, missing required items, value ranges. Errors name the item.
+Result<Metadata> parse_metadata(std::span<const std::byte> region, const std::string& path);
+
+// Lays out a metadata region of `region_length` bytes holding the known items of m.
+Bytes serialize_metadata(const Metadata& m, uint32_t region_length);
+
+}  // namespace vhdkit::vhdx

@@ -1,0 +1,20 @@
+// Finding a differencing VHDX's parent ([MS-VHDX] 2.6.2.6): the locator's relative_path (relative to the
+// child's folder), then volume_path and absolute_win32_path where they are usable on this host; the
+// parent found must carry the DataWriteGuid that the child's parent_linkage names.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "vhdx/metadata.h"
+
+namespace vhdkit::vhdx {
+
+// Host paths to try, in the spec's order, for the locator of the child at child_path.
+std::vector<std::string> parent_candidates(const ParentLocator& locator, const std::string& child_path);
+
+// The relative_path value a child at child_path should record for a parent at parent_path
+// (Windows form, e.g. ".\parent.vhdx" or "..\base\parent.vhdx").
+std::string relative_parent_path(const std::string& child_path, const std::string& parent_path);
+
+}  // namespace vhdkit::vhdx

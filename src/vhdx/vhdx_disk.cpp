@@ -1,0 +1,426 @@
+#include "vhdx/vhdx_disk.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "vhdx/parent.h"
+
+namespace vhdkit::vhdx {
+namespace {
+
+using disk::MapExtent;
+
+constexpr int kMaxChainDepth = 32;
+
+bool reads_parent(uint8_t state) {
+  switch (static_cast<PayloadState>(state)) {
+    case PayloadState::NotPresent:
+    case PayloadState::Undefined:
+    case PayloadState::Unmapped:
+    case PayloadState::UnmappedV095: return true;
+    default: return false;
+  }
+}
+
+// Appends e to a map, merging it into the last extent when they describe one uniform run.
+void push_extent(std::vector<MapExtent>& out, MapExtent e) {
+  if (e.length == 0) return;
+  if (!out.empty()) {
+    MapExtent& last = out.back();
+    bool offsets_follow = (!last.offset && !e.offset) ||
+                          (last.offset && e.offset && *last.offset + last.length == *e.offset);
+    if (last.start + last.length == e.start && last.depth == e.depth && last.present == e.present &&
+        last.zero == e.zero && last.data == e.data && offsets_follow) {
+      last.length += e.length;
+      return;
+    }
+  }
+  out.push_back(e);
+}
+
+class VhdxDisk final : public disk::VirtualDisk {
+ public:
+  VhdxDisk(std::unique_ptr<Image> image, std::unique_ptr<disk::VirtualDisk> parent, std::optional<std::string> parent_path,
+           std::vector<std::string> notes)
+      : image_(std::move(image)), parent_(std::move(parent)), parent_path_(std::move(parent_path)),
+        notes_(std::move(notes)) {}
+
+  ~VhdxDisk() override {
+    // Unflushed allocations would be lost: make them durable if the caller forgot (errors have nowhere to go).
+    if (!pending_.empty()) (void)flush();
+  }
+
+  Image& image() { return *image_; }
+  const std::string& path() const override { return image_->path(); }
+  uint64_t virtual_size() const override { return image_->metadata().virtual_size; }
+
+  disk::DiskInfo info() const override {
+    const Metadata& m = image_->metadata();
+    const BatGeometry& g = image_->geometry();
+    disk::DiskInfo i;
+    i.format = disk::Format::Vhdx;
+    i.type = m.has_parent              ? disk::DiskType::Differencing
+             : m.leave_block_allocated ? disk::DiskType::Fixed
+                                       : disk::DiskType::Dynamic;
+    i.virtual_size = m.virtual_size;
+    i.block_size = m.block_size;
+    i.block_count = g.payload_blocks;
+    for (uint64_t b = 0; b < g.payload_blocks; ++b)
+      if (entry(b).has_data()) ++i.blocks_allocated;
+    i.logical_sector_size = m.logical_sector_size;
+    i.physical_sector_size = m.physical_sector_size;
+    i.file_size = image_->file_size();
+    std::u16string c = image_->file_identifier().creator;
+    i.creator.assign(c.begin(), c.end());
+    i.disk_id = m.page83.to_string_ms();
+    if (m.has_parent) i.parent_path = parent_path_ ? parent_path_ : m.parent_locator->get("relative_path");
+    std::map<std::string, uint64_t> states;
+    for (uint64_t b = 0; b < g.payload_blocks; ++b) states[payload_state_name(entry(b).state)]++;
+    for (const auto& [name, n] : states) i.details.emplace_back(fmt::format("blocks {}", name), std::to_string(n));
+    i.details.emplace_back("chunk ratio", std::to_string(g.chunk_ratio));
+    i.details.emplace_back("leave blocks allocated", m.leave_block_allocated ? "yes" : "no");
+    i.details.emplace_back("log", image_->replayed_log().empty()
+                                      ? "clean"
+                                      : fmt::format("{} entries replayed{}", image_->replayed_log().entry_count,
+                                                    image_->access() == io::Access::ReadOnly ? " in memory" : ""));
+    i.details.emplace_back("data write guid", image_->header().data_write_guid.to_string_ms());
+    if (m.has_parent) {
+      for (const auto& [k, v] : m.parent_locator->entries) i.details.emplace_back("parent locator " + k, v);
+    }
+    return i;
+  }
+
+  Status read(uint64_t offset, std::span<std::byte> buf) override {
+    VHDKIT_TRY(check_range(offset, buf.size()));
+    return for_each_piece(offset, buf.size(), [&](uint64_t b, uint64_t in_block, uint64_t done, uint64_t n) {
+      return read_piece(b, in_block, buf.subspan(done, n));
+    });
+  }
+
+  Status write(uint64_t offset, std::span<const std::byte> buf) override {
+    if (image_->access() != io::Access::ReadWrite)
+      return fail(ReturnCode::InvalidState, path(), "the image is open read-only");
+    VHDKIT_TRY(check_range(offset, buf.size()));
+    if (buf.empty()) return ok();
+    VHDKIT_TRY(image_->begin_update(ContentChange::Visible));
+    return for_each_piece(offset, buf.size(), [&](uint64_t b, uint64_t in_block, uint64_t done, uint64_t n) {
+      return write_piece(b, in_block, buf.subspan(done, n));
+    });
+  }
+
+  Status flush() override {
+    if (image_->access() != io::Access::ReadWrite) return ok();
+    VHDKIT_TRY(image_->file().flush());  // the data before the BAT entries that point at it
+    if (!pending_.empty()) {
+      std::vector<std::pair<uint64_t, uint64_t>> changes;
+      for (auto [b, offset] : pending_)
+        changes.emplace_back(image_->geometry().payload_index(b),
+                             make_bat_entry(static_cast<uint8_t>(PayloadState::FullyPresent), offset));
+      LogTransaction tx;
+      image_->add_bat_changes(tx, changes);
+      VHDKIT_TRY(image_->commit(tx));
+      pending_.clear();
+    }
+    return image_->close_log();
+  }
+
+  Result<std::vector<MapExtent>> map() override {
+    std::vector<MapExtent> out;
+    std::optional<std::vector<MapExtent>> parent_map;
+    auto from_parent = [&](uint64_t start, uint64_t length) -> Status {
+      if (!parent_) {
+        push_extent(out, {start, length, 1, false, false, false, std::nullopt});
+        return ok();
+      }
+      if (!parent_map) {
+        VHDKIT_ASSIGN(parent_map, parent_->map());
+      }
+      uint64_t end = start + length;
+      for (const MapExtent& p : *parent_map) {
+        uint64_t lo = std::max(start, p.start), hi = std::min(end, p.start + p.length);
+        if (lo >= hi) continue;
+        MapExtent e = p;
+        e.start = lo;
+        e.length = hi - lo;
+        e.depth = p.depth + 1;
+        if (p.offset) e.offset = *p.offset + (lo - p.start);
+        push_extent(out, e);
+        start = hi;
+      }
+      if (start < end) push_extent(out, {start, end - start, 1, false, true, false, std::nullopt});
+      return ok();
+    };
+    const BatGeometry& g = image_->geometry();
+    bool differencing = image_->metadata().has_parent;
+    for (uint64_t b = 0; b < g.payload_blocks; ++b) {
+      uint64_t start = b * g.block_size;
+      uint64_t length = std::min<uint64_t>(g.block_size, virtual_size() - start);
+      BlockEntry e = entry(b);
+      if (e.payload_state() == PayloadState::FullyPresent) {
+        push_extent(out, {start, length, 0, true, false, true, e.file_offset});
+      } else if (e.payload_state() == PayloadState::Zero) {
+        push_extent(out, {start, length, 0, true, true, false, std::nullopt});
+      } else if (e.payload_state() == PayloadState::PartiallyPresent) {
+        VHDKIT_ASSIGN(Bytes bits, bitmap_of(b));
+        uint32_t ls = g.logical_sector_size;
+        for (uint64_t s = 0; s * ls < length;) {
+          bool present = bit(bits, s);
+          uint64_t t = s;
+          while (t * ls < length && bit(bits, t) == present) ++t;
+          uint64_t lo = start + s * ls, n = std::min(length, t * ls) - s * ls;
+          if (present) push_extent(out, {lo, n, 0, true, false, true, e.file_offset + s * ls});
+          else VHDKIT_TRY(from_parent(lo, n));
+          s = t;
+        }
+      } else if (differencing) {
+        VHDKIT_TRY(from_parent(start, length));
+      } else {
+        push_extent(out, {start, length, 0, false, true, false, std::nullopt});
+      }
+    }
+    return out;
+  }
+
+  std::vector<std::string> check() override {
+    std::vector<std::string> problems = notes_;
+    const HeaderSection& hs = image_->header_section();
+    for (int i = 0; i < 2; ++i) {
+      if (!hs.headers[i].valid)
+        problems.push_back(fmt::format("header {} (at {} KiB) is not valid ({}); the other header is in use", i + 1,
+                                       kHeaderOffsets[i] / KiB, hs.headers[i].problem));
+      if (!hs.region_tables[i].valid)
+        problems.push_back(fmt::format("region table {} (at {} KiB) is not valid ({}); the other copy is in use", i + 1,
+                                       kRegionTableOffsets[i] / KiB, hs.region_tables[i].problem));
+    }
+    if (hs.region_tables[0].valid && hs.region_tables[1].valid) {
+      const auto& a = hs.region_tables[0].table.entries;
+      const auto& b = hs.region_tables[1].table.entries;
+      bool same = a.size() == b.size();
+      for (size_t i = 0; same && i < a.size(); ++i)
+        same = a[i].guid == b[i].guid && a[i].file_offset == b[i].file_offset && a[i].length == b[i].length &&
+               a[i].required == b[i].required;
+      if (!same) problems.push_back("the two region tables differ; the first is in use");
+    }
+    if (!image_->header().log_guid.is_zero())
+      problems.push_back(fmt::format("the log needs replaying ({} entries; they were replayed in memory only)",
+                                     image_->replayed_log().entry_count));
+    const BatGeometry& g = image_->geometry();
+    for (uint64_t i = 0; i < image_->bat().size(); ++i)
+      if (bat_reserved_bits(image_->bat()[i]) != 0)
+        problems.push_back(fmt::format("BAT entry {} has reserved bits set", i));
+    (void)g;
+    return problems;
+  }
+
+  disk::VirtualDisk* parent() override { return parent_.get(); }
+  io::File& file() override { return image_->file(); }
+
+ private:
+  BlockEntry entry(uint64_t b) const {
+    auto it = pending_.find(b);
+    if (it != pending_.end()) return {static_cast<uint8_t>(PayloadState::FullyPresent), it->second};
+    return image_->block(b);
+  }
+
+  Status check_range(uint64_t offset, uint64_t len) const {
+    if (offset > virtual_size() || len > virtual_size() - offset)
+      return fail(ReturnCode::InvalidParameter, path(),
+                  fmt::format("range {}+{} lies past the end of the {}-byte disk", offset, len, virtual_size()));
+    return ok();
+  }
+
+  template <class Fn>
+  Status for_each_piece(uint64_t offset, uint64_t length, Fn&& fn) {
+    uint64_t bs = image_->metadata().block_size;
+    for (uint64_t done = 0; done < length;) {
+      uint64_t pos = offset + done;
+      uint64_t in_block = pos % bs;
+      uint64_t n = std::min(length - done, bs - in_block);
+      VHDKIT_TRY(fn(pos / bs, in_block, done, n));
+      done += n;
+    }
+    return ok();
+  }
+
+  static bool bit(const Bytes& bits, uint64_t i) {
+    return (static_cast<unsigned>(bits[i / 8]) >> (i % 8)) & 1;
+  }
+
+  // The sector bitmap bits of payload block b (one bit per logical sector).
+  Result<Bytes> bitmap_of(uint64_t b) {
+    const BatGeometry& g = image_->geometry();
+    BlockEntry sb = image_->sector_bitmap(b / g.chunk_ratio);
+    Bytes bits(g.sectors_per_block() / 8);
+    VHDKIT_TRY(image_->read_file(sb.file_offset + (b % g.chunk_ratio) * bits.size(), bits));
+    return bits;
+  }
+
+  Status read_parent(uint64_t voffset, std::span<std::byte> out) {
+    if (!parent_)
+      return fail(ReturnCode::InvalidState, path(),
+                  "this read needs the parent disk, which was not opened (it was not found or does not match)");
+    uint64_t psize = parent_->virtual_size();
+    uint64_t n = voffset >= psize ? 0 : std::min<uint64_t>(out.size(), psize - voffset);
+    if (n) VHDKIT_TRY(parent_->read(voffset, out.first(n)));
+    std::fill(out.begin() + static_cast<std::ptrdiff_t>(n), out.end(), std::byte{0});
+    return ok();
+  }
+
+  Status read_piece(uint64_t b, uint64_t in_block, std::span<std::byte> out) {
+    BlockEntry e = entry(b);
+    uint64_t voffset = b * image_->metadata().block_size + in_block;
+    switch (e.payload_state()) {
+      case PayloadState::FullyPresent: return image_->read_file(e.file_offset + in_block, out);
+      case PayloadState::Zero: std::fill(out.begin(), out.end(), std::byte{0}); return ok();
+      case PayloadState::PartiallyPresent: {
+        VHDKIT_ASSIGN(Bytes bits, bitmap_of(b));
+        uint32_t ls = image_->metadata().logical_sector_size;
+        for (uint64_t done = 0; done < out.size();) {
+          uint64_t s = (in_block + done) / ls;
+          bool present = bit(bits, s);
+          uint64_t end = done;
+          while (end < out.size() && bit(bits, (in_block + end) / ls) == present)
+            end = std::min<uint64_t>(out.size(), ((in_block + end) / ls + 1) * ls - in_block);
+          std::span<std::byte> part = out.subspan(done, end - done);
+          if (present) VHDKIT_TRY(image_->read_file(e.file_offset + in_block + done, part));
+          else VHDKIT_TRY(read_parent(voffset + done, part));
+          done = end;
+        }
+        return ok();
+      }
+      default:
+        if (image_->metadata().has_parent && reads_parent(e.state)) return read_parent(voffset, out);
+        std::fill(out.begin(), out.end(), std::byte{0});
+        return ok();
+    }
+  }
+
+  Status write_piece(uint64_t b, uint64_t in_block, std::span<const std::byte> data) {
+    BlockEntry e = entry(b);
+    io::File& f = image_->file();
+    if (e.payload_state() == PayloadState::FullyPresent) return f.write_at(e.file_offset + in_block, data);
+
+    uint64_t bs = image_->metadata().block_size;
+    bool keeps_old_bytes = e.payload_state() == PayloadState::PartiallyPresent ||
+                           (image_->metadata().has_parent && reads_parent(e.state));
+    uint64_t target = e.file_offset;
+    if (e.payload_state() != PayloadState::PartiallyPresent) {
+      // A new block at the end of the file: beyond the old end, it reads as zeros until written.
+      if (!next_block_) next_block_ = image_->allocation_end();
+      target = *next_block_;
+      *next_block_ += bs;
+      VHDKIT_ASSIGN(uint64_t size, f.size());
+      if (size < target + bs) {
+        VHDKIT_TRY(f.truncate(target + bs));
+        image_->set_file_size(target + bs);
+      }
+    }
+    if (keeps_old_bytes) {
+      Bytes block(bs);
+      VHDKIT_TRY(read_piece(b, 0, block));
+      std::memcpy(block.data() + in_block, data.data(), data.size());
+      VHDKIT_TRY(f.write_at(target, block));
+    } else {
+      VHDKIT_TRY(f.write_at(target + in_block, data));
+    }
+    pending_[b] = target;
+    return ok();
+  }
+
+  std::unique_ptr<Image> image_;
+  std::unique_ptr<disk::VirtualDisk> parent_;
+  std::optional<std::string> parent_path_;
+  std::vector<std::string> notes_;  // problems found while opening that did not stop it
+  std::map<uint64_t, uint64_t> pending_;  // payload block -> file offset of blocks written, not yet in the BAT
+  std::optional<uint64_t> next_block_;
+};
+
+Result<std::unique_ptr<disk::VirtualDisk>> open_chain(io::Env& env, std::unique_ptr<io::File> file,
+                                                      const disk::OpenOptions& options, std::set<std::string>& seen) {
+  VHDKIT_ASSIGN(std::unique_ptr<Image> image, Image::open(std::move(file), options.access));
+  const Metadata& m = image->metadata();
+  std::vector<std::string> notes;
+  if (!m.has_parent) return std::make_unique<VhdxDisk>(std::move(image), nullptr, std::nullopt, std::move(notes));
+
+  const std::string path = image->path();
+  auto problem = [&](ReturnCode code, std::string message) -> Result<std::unique_ptr<disk::VirtualDisk>> {
+    if (options.parents == disk::ParentPolicy::Require) return fail(code, path, message);
+    notes.push_back(message);
+    return std::unique_ptr<disk::VirtualDisk>();
+  };
+  if (seen.size() >= kMaxChainDepth)
+    return fail(ReturnCode::Failed, path, fmt::format("the parent chain is longer than {} disks", kMaxChainDepth));
+  std::string linkage_text = *m.parent_locator->get("parent_linkage");
+  auto linkage = Guid::parse_ms(linkage_text);
+  if (!linkage)
+    return fail(ReturnCode::Failed, path,
+                fmt::format("Parent Locator: parent_linkage \"{}\" is not a GUID", linkage_text));
+  std::optional<Guid> linkage2;
+  if (auto l2 = m.parent_locator->get("parent_linkage2")) linkage2 = Guid::parse_ms(*l2);
+
+  std::unique_ptr<disk::VirtualDisk> parent;
+  std::optional<std::string> parent_path;
+  std::vector<std::string> tried = parent_candidates(*m.parent_locator, path);
+  for (const std::string& candidate : tried) {
+    if (!env.exists(candidate)) continue;
+    std::error_code ec;
+    std::string canonical = std::filesystem::weakly_canonical(candidate, ec).string();
+    if (seen.contains(canonical))
+      return fail(ReturnCode::Failed, path, fmt::format("the parent chain loops back to {}", candidate));
+    VHDKIT_ASSIGN(auto pfile, env.open(candidate, io::Access::ReadOnly));
+    disk::OpenOptions popts = options;
+    popts.access = io::Access::ReadOnly;
+    seen.insert(canonical);
+    auto opened = open_chain(env, std::move(pfile), popts, seen);
+    if (!opened) return fail(opened.error().with_context(fmt::format("opening the parent {}", candidate)));
+    Image* pimage = image_of(**opened);
+    Guid pguid = pimage->header().data_write_guid;
+    if (pguid != *linkage && (!linkage2 || pguid != *linkage2)) {
+      auto r = problem(ReturnCode::Failed,
+                       fmt::format("parent linkage mismatch: the child expects its parent's DataWriteGuid to be {{{}}}, "
+                                   "but {} has {{{}}} (the parent changed after the child was made)",
+                                   linkage->to_string_ms(), candidate, pguid.to_string_ms()));
+      if (!r) return r;
+      break;
+    }
+    if ((*opened)->virtual_size() != m.virtual_size) {
+      auto r = problem(ReturnCode::Failed, fmt::format("the parent {} is {} bytes, the child {} bytes", candidate,
+                                                       (*opened)->virtual_size(), m.virtual_size));
+      if (!r) return r;
+      break;
+    }
+    parent = std::move(*opened);
+    parent_path = candidate;
+    break;
+  }
+  if (!parent && notes.empty()) {
+    std::string list;
+    for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t;
+    auto r = problem(ReturnCode::FileNotFound,
+                     fmt::format("the parent disk was not found (tried: {})", list.empty() ? "no usable locator" : list));
+    if (!r) return r;
+  }
+  return std::make_unique<VhdxDisk>(std::move(image), std::move(parent), std::move(parent_path), std::move(notes));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<disk::VirtualDisk>> open_disk(io::Env& env, std::unique_ptr<io::File> file,
+                                                     const disk::OpenOptions& options) {
+  std::set<std::string> seen;
+  std::error_code ec;
+  seen.insert(std::filesystem::weakly_canonical(file->path(), ec).string());
+  return open_chain(env, std::move(file), options, seen);
+}
+
+Image* image_of(disk::VirtualDisk& disk) {
+  auto* v = dynamic_cast<VhdxDisk*>(&disk);
+  return v ? &v->image() : nullptr;
+}
+
+}  // namespace vhdkit::vhdx

@@ -1,0 +1,79 @@
+// Helpers shared by the VHDX tests: opening through open_image(), dumping a disk's virtual content to a
+// sparse raw file (so that qemu-img compare can referee it), and BAT state counts.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "disk/virtual_disk.h"
+#include "io/file.h"
+#include "test_support.h"
+#include "vhdx/image.h"
+#include "vhdx/vhdx_disk.h"
+
+namespace vhdkit::vhdx::testing {
+
+using namespace vhdkit::testing;
+
+inline std::unique_ptr<disk::VirtualDisk> open_ok(const std::string& path, io::Access access = io::Access::ReadOnly,
+                                                  disk::ParentPolicy parents = disk::ParentPolicy::Require) {
+  disk::OpenOptions o;
+  o.access = access;
+  o.parents = parents;
+  auto d = disk::open_image(io::Env::posix(), path, o);
+  EXPECT_TRUE(d.has_value()) << (d ? "" : d.error().what());
+  return d ? std::move(*d) : nullptr;
+}
+
+inline Result<std::unique_ptr<disk::VirtualDisk>> open_result(const std::string& path,
+                                                              io::Access access = io::Access::ReadOnly) {
+  disk::OpenOptions o;
+  o.access = access;
+  return disk::open_image(io::Env::posix(), path, o);
+}
+
+// Writes the disk's virtual content to a raw file, reading every range the map does not call zero.
+inline void dump_raw(disk::VirtualDisk& d, const std::string& out) {
+  std::string create = "truncate -s " + std::to_string(d.virtual_size()) + " " + q(out);
+  ASSERT_EQ(run(create).status, 0);
+  auto m = d.map();
+  ASSERT_TRUE(m.has_value()) << m.error().what();
+  auto f = io::Env::posix().open(out, io::Access::ReadWrite);
+  ASSERT_TRUE(f.has_value());
+  std::vector<std::byte> buf(4 << 20);
+  for (const disk::MapExtent& e : *m) {
+    if (e.zero && !e.data) continue;
+    for (uint64_t done = 0; done < e.length;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), e.length - done));
+      auto r = d.read(e.start + done, std::span(buf).first(n));
+      ASSERT_TRUE(r.has_value()) << r.error().what();
+      ASSERT_TRUE((*f)->write_at(e.start + done, std::span(buf).first(n)).has_value());
+      done += n;
+    }
+  }
+}
+
+// Our read of the whole disk equals the raw file (compared by qemu-img compare, which also checks size).
+inline void expect_same_as_raw(disk::VirtualDisk& d, const std::string& raw, const TempDir& dir) {
+  std::string ours = dir.file("ours.raw");
+  std::filesystem::remove(ours);
+  dump_raw(d, ours);
+  RunResult r = run("qemu-img compare -f raw -F raw " + q(ours) + " " + q(raw));
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+}
+
+// qemu-img convert -O raw of an image, into dir.
+inline std::string qemu_raw(const std::string& image, const TempDir& dir, const std::string& name = "qemu.raw") {
+  std::string out = dir.file(name);
+  run_ok("qemu-img convert -O raw " + q(image) + " " + q(out));
+  return out;
+}
+
+inline std::map<std::string, uint64_t> state_counts(const Image& image) {
+  std::map<std::string, uint64_t> counts;
+  for (uint64_t b = 0; b < image.geometry().payload_blocks; ++b) counts[payload_state_name(image.block(b).state)]++;
+  return counts;
+}
+
+}  // namespace vhdkit::vhdx::testing
