@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "vhd/vhd_create.h"
+#include "vhdx/create.h"
 
 namespace vhdkit::disk {
 
@@ -16,7 +17,7 @@ Result<std::unique_ptr<VirtualDisk>> create_image(io::Env& env, const std::strin
       VHDKIT_ASSIGN(auto image, vhd::create(env, path, p));
       return std::unique_ptr<VirtualDisk>(std::move(image));
     }
-    case Format::Vhdx:
+    case Format::Vhdx: return vhdx::create_image(env, path, options);
     case Format::Raw:
       break;
   }

@@ -8,6 +8,7 @@
 #include "vhdx/image.h"
 #include "vhdx/metadata.h"
 #include "vhdx/parent.h"
+#include "vhdx/vhdx_disk.h"
 
 namespace vhdkit::vhdx {
 namespace {
@@ -98,6 +99,20 @@ Status create(io::Env& env, const std::string& path, const CreateOptions& option
   VHDKIT_TRY(file->write_at(bat_offset, bat_bytes));
   VHDKIT_TRY(file->truncate(file_size));
   return file->flush();
+}
+
+Result<std::unique_ptr<disk::VirtualDisk>> create_image(io::Env& env, const std::string& path,
+                                                        const disk::CreateOptions& options) {
+  CreateOptions o;
+  o.virtual_size = options.virtual_size;
+  if (options.block_size) o.block_size = options.block_size;
+  o.subformat = options.type == disk::DiskType::Fixed ? Subformat::Fixed : Subformat::Dynamic;
+  if (options.type == disk::DiskType::Differencing) o.parent_path = options.parent_path;
+  VHDKIT_TRY(create(env, path, o));
+  VHDKIT_ASSIGN(auto file, env.open(path, io::Access::ReadWrite));
+  disk::OpenOptions open_options;
+  open_options.access = io::Access::ReadWrite;
+  return open_disk(env, std::move(file), open_options);
 }
 
 }  // namespace vhdkit::vhdx

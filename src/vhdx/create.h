@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "disk/create_image.h"
 #include "io/file.h"
 #include "vhdx/format.h"
 
@@ -32,5 +33,10 @@ struct CreateOptions {
 // Creates a new file at path (refuses to overwrite one). Validates the options first: InvalidParameter
 // names the bad one.
 Status create(io::Env& env, const std::string& path, const CreateOptions& options);
+
+// disk::create_image()'s VHDX branch: creates (block size 0 means 32 MiB; sector sizes 512/4096) and
+// returns the new disk open read-write.
+Result<std::unique_ptr<disk::VirtualDisk>> create_image(io::Env& env, const std::string& path,
+                                                        const disk::CreateOptions& options);
 
 }  // namespace vhdkit::vhdx
