@@ -25,7 +25,7 @@ std::vector<std::string> find_problems(disk::VirtualDisk& disk) {
   if (i.type == disk::DiskType::Differencing && disk.parent() == nullptr) {
     std::string parent = i.parent_path.value_or("");
     bool already_said = std::any_of(problems.begin(), problems.end(), [&](const std::string& p) {
-      return p.find("parent") != std::string::npos && (parent.empty() || p.find(parent) != std::string::npos);
+      return p.find("parent") != std::string::npos;
     });
     if (!already_said)
       problems.push_back(parent.empty() ? "differencing disk records no parent"
