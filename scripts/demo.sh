@@ -1,5 +1,84 @@
 #!/usr/bin/env bash
-# make demo: builds a sample image and shows what vhdkit sees. Grows with each capability.
+# make demo: builds a sample disk image with vhdkit's own writer and shows what vhdkit (and the referees,
+# qemu-img and vhdiinfo) see. Grows with each capability.
 set -euo pipefail
-vhdkit=${1:?path to the vhdkit binary}
-"$vhdkit" --help
+vhdkit=$(realpath "${1:?path to the vhdkit binary}")
+work=$(mktemp -d "${TMPDIR:-/tmp}/vhdkit-demo-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
+say() { printf '%s\n' "$*" | fold -s -w 100; }
+# Shows the command, runs it, and keeps going when it exits non-zero (the demo shows failures on purpose).
+show() {
+  local words=() a
+  for a in "$@"; do
+    [ "$a" = "$vhdkit" ] && a=vhdkit
+    [[ "$a" == *" "* ]] && a="'$a'"
+    words+=("$a")
+  done
+  printf '%s$ %s%s\n' "$bold" "${words[*]}" "$plain"
+  local status=0
+  "$@" 2>&1 || status=$?
+  [ "$status" -eq 0 ] || printf '(exit status %s)\n' "$status"
+  return 0
+}
+
+say "vhdkit demo, working in $work"
+
+step "1. Create a 1 GiB dynamic VHD"
+say "A dynamic VHD stores only the 2 MiB blocks that were written; a new one is a few KiB whatever its size."
+show "$vhdkit" create --size 1G demo.vhd
+show ls -ls demo.vhd
+
+step "2. Write into it through vhdkit's own writer"
+say "3 MiB of the byte 0xab at offset 0 (two blocks), and a text file at 600 MiB (one more block)."
+show "$vhdkit" write demo.vhd 0 --pattern 0xab --length 3M
+printf 'Hello from inside a virtual disk.\n' > note.txt
+show "$vhdkit" write demo.vhd 600M --from note.txt
+
+step "3. What vhdkit sees: info"
+say "Format and type, virtual size, blocks allocated of total, file size, creator, and the VHD's own fields."
+show "$vhdkit" info demo.vhd
+
+step "4. Where the data lives: map"
+say "Each extent of the virtual disk: 'data' is stored in this file at 'host offset'; 'zero' reads as zeros" \
+    "and takes no space. (--json prints the same shape as qemu-img map --output=json.)"
+show "$vhdkit" map demo.vhd
+
+step "5. Is it well-formed? vhdkit check, then the referees"
+show "$vhdkit" check demo.vhd
+say "qemu-img has no structural check for VHD ('vpc'), so we let qemu-img and libvhdi read the image instead:"
+show qemu-img info -f vpc demo.vhd
+show vhdiinfo demo.vhd
+show qemu-io -f vpc -r -c 'read -P 0xab 0 3M' -c 'read -P 0 3M 597M' demo.vhd
+
+step "6. Compare virtual contents: vhdkit compare (any two of raw, VHD, VHDX)"
+say "qemu-img converts the VHD to a raw image; both tools then agree the contents are identical."
+show qemu-img convert -f vpc -O raw demo.vhd demo.raw
+show "$vhdkit" compare demo.vhd demo.raw
+show qemu-img compare -f vpc -F raw demo.vhd demo.raw
+
+step "7. A differencing disk on top of it"
+say "The child stores only what changes; everything else is read from its parent."
+show "$vhdkit" create --parent demo.vhd child.vhd
+show "$vhdkit" write child.vhd 1M --pattern 0x11 --length 4K
+show "$vhdkit" info child.vhd
+show "$vhdkit" compare demo.vhd child.vhd
+say "Exit status 1 means 'different'; the offset is that of the first differing 512-byte sector."
+
+step "8. A damaged copy"
+# The BAT's offset is the dynamic header's Table Offset (8 bytes, big-endian, at 512 + 16).
+bat=$(od -An -t u1 -j 528 -N 8 demo.vhd | awk '{ for (i = 1; i <= NF; i++) v = v * 256 + $i } END { print v }')
+say "Overwrite the first BAT entry (at offset $bat) so that it points far past the end of the file."
+show cp demo.vhd broken.vhd
+printf '\x00\xff\xff\x00' | dd of=broken.vhd bs=1 seek="$bat" conv=notrunc status=none
+before=$(sha256sum broken.vhd | cut -c1-64)
+show "$vhdkit" check broken.vhd
+show "$vhdkit" info broken.vhd
+after=$(sha256sum broken.vhd | cut -c1-64)
+say "The damaged file was not changed by any of this: sha256 before ${before:0:16}..., after ${after:0:16}..."
+
+step "Done"
+say "Every subcommand explains itself: vhdkit --help, vhdkit <subcommand> --help."
