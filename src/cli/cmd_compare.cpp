@@ -2,6 +2,7 @@
 // `qemu-img compare`: exit 0 equal, 1 different, other statuses for errors.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "cli/commands.h"
@@ -39,13 +40,14 @@ int run_compare(const CompareArgs& args) {
   auto rule = args.strict ? disk::SizeRule::Strict : disk::SizeRule::ZeroTail;
   auto result = disk::compare_contents(**a, **b, rule);
   if (!result) return report_error(result.error());
-  if (result->sizes_differ) {
-    if (args.strict) {
-      fmt::print("Strict mode: Image size mismatch!\n");
-      return kExitDifferent;
-    }
-    fmt::print("Warning: Image size mismatch!\n");
+  if (result->sizes_differ && args.strict) {
+    fmt::print("Strict mode: Image size mismatch!\n");
+    return kExitDifferent;
   }
+  // Like qemu-img, warn about the sizes only once the common part compared equal.
+  const uint64_t common = std::min((*a)->virtual_size(), (*b)->virtual_size());
+  if (result->sizes_differ && (result->equal || *result->first_difference >= common))
+    fmt::print("Warning: Image size mismatch!\n");
   if (!result->equal) {
     fmt::print("Content mismatch at offset {}!\n", *result->first_difference / kSector * kSector);
     return kExitDifferent;

@@ -8,6 +8,7 @@ std::vector<Command> register_commands(CLI::App& app) {
   commands.push_back(register_check(app));
   commands.push_back(register_map(app));
   commands.push_back(register_compare(app));
+  commands.push_back(register_create(app));
   commands.push_back(register_write(app));
   return commands;
 }

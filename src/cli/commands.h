@@ -18,6 +18,7 @@ Command register_info(CLI::App& app);
 Command register_check(CLI::App& app);
 Command register_map(CLI::App& app);
 Command register_compare(CLI::App& app);
+Command register_create(CLI::App& app);
 Command register_write(CLI::App& app);
 
 }  // namespace vhdkit::cli
