@@ -1,6 +1,7 @@
 #include "cli_util.h"
 
 #include <random>
+#include <regex>
 
 namespace vhdkit::testing {
 
@@ -14,6 +15,25 @@ nlohmann::json parse_json(const std::string& text, const std::string& what) {
 
 nlohmann::json vhdkit_json(const std::string& args) {
   return parse_json(run_ok(q(vhdkit_bin()) + " " + args), "vhdkit " + args);
+}
+
+VhdiInfo vhdiinfo(const std::string& path) {
+  std::string out = run_ok("vhdiinfo " + q(path));
+  VhdiInfo i;
+  std::smatch m;
+  if (std::regex_search(out, m, std::regex(R"(Media size\s*:.*\((\d+) bytes\))"))) i.media_size = std::stoull(m[1]);
+  if (std::regex_search(out, m, std::regex(R"(Disk type\s*:\s*(\w+))"))) i.disk_type = m[1];
+  EXPECT_NE(i.media_size, 0u) << "vhdiinfo printed no media size:\n" << out;
+  return i;
+}
+
+void expect_compare_agrees(const std::string& a, const std::string& fa, const std::string& b,
+                           const std::string& fb, int expected_status) {
+  RunResult ours = vhdkit("compare " + q(a) + " " + q(b));
+  RunResult qemu = run("qemu-img compare -f " + fa + " -F " + fb + " " + q(a) + " " + q(b));
+  EXPECT_EQ(ours.status, expected_status) << a << " vs " << b << "\n" << ours.out << ours.err;
+  EXPECT_EQ(qemu.status, expected_status) << qemu.out << qemu.err;
+  EXPECT_EQ(ours.out, qemu.out) << a << " vs " << b;
 }
 
 void make_random_file(const std::string& path, uint64_t size, uint32_t seed) {

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <regex>
 
 #include "cli_util.h"
 
@@ -11,22 +10,6 @@ namespace vhdkit::testing {
 namespace {
 
 std::string vk(const std::string& args) { return q(vhdkit_bin()) + " " + args; }
-
-// vhdiinfo's "Media size : 10 MiB (10514432 bytes)" and "Disk type : Dynamic".
-struct VhdiInfo {
-  uint64_t media_size = 0;
-  std::string disk_type;
-};
-
-VhdiInfo vhdiinfo(const std::string& path) {
-  std::string out = run_ok("vhdiinfo " + q(path));
-  VhdiInfo i;
-  std::smatch m;
-  if (std::regex_search(out, m, std::regex(R"(Media size\s*:.*\((\d+) bytes\))"))) i.media_size = std::stoull(m[1]);
-  if (std::regex_search(out, m, std::regex(R"(Disk type\s*:\s*(\w+))"))) i.disk_type = m[1];
-  EXPECT_NE(i.media_size, 0u) << "vhdiinfo printed no media size:\n" << out;
-  return i;
-}
 
 // One image made by qemu-img, and the raw image with the same virtual content.
 struct QemuImage {
@@ -118,16 +101,6 @@ TEST_F(CliVhd, CheckIsCleanOnQemuImages) {
     EXPECT_EQ(r.status, 0) << r.out << r.err;
     EXPECT_NE(r.out.find("no problems found"), std::string::npos) << r.out;
   }
-}
-
-// Our verdict and message against qemu-img compare's, for the same pair.
-void expect_compare_agrees(const std::string& a, const std::string& fa, const std::string& b,
-                           const std::string& fb, int expected_status) {
-  RunResult ours = vhdkit("compare " + q(a) + " " + q(b));
-  RunResult qemu = run("qemu-img compare -f " + fa + " -F " + fb + " " + q(a) + " " + q(b));
-  EXPECT_EQ(ours.status, expected_status) << a << " vs " << b << "\n" << ours.out << ours.err;
-  EXPECT_EQ(qemu.status, expected_status) << qemu.out << qemu.err;
-  EXPECT_EQ(ours.out, qemu.out) << a << " vs " << b;
 }
 
 TEST_F(CliVhd, CompareAgreesWithQemuImg) {
