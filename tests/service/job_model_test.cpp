@@ -41,10 +41,13 @@ class JobModelTest : public ::testing::Test {
                                                                  content.size()));
     return path;
   }
-  void TearDown() override {
+  // Lets every fake compaction finish and joins the workers.
+  void stop() {
     if (fake_) fake_->release_all();
     service_.reset();
+    fake_ = nullptr;  // it was owned by the service
   }
+  void TearDown() override { stop(); }
 
   TempDir dir_;
   FakeEngine* fake_ = nullptr;
@@ -287,6 +290,9 @@ TEST_F(JobModelTest, ListenerSeesEveryStateChange) {
   fake_->release_all();
   auto r = service_->CompactVirtualHardDisk(image("a.vhd"), 0);
   ASSERT_EQ(r.job->wait(), JobState::Completed);
+  // The listener runs on the worker after waiters wake; joining the workers makes every call to it happen
+  // before we look (and before `mu` and `states` go out of scope).
+  stop();
   std::lock_guard lock(mu);
   EXPECT_EQ(states, (std::vector<JobState>{JobState::New, JobState::Starting, JobState::Running, JobState::Completed}));
 }
