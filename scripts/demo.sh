@@ -68,7 +68,16 @@ show "$vhdkit" info child.vhd
 show "$vhdkit" compare demo.vhd child.vhd
 say "Exit status 1 means 'different'; the offset is that of the first differing 512-byte sector."
 
-step "8. A damaged copy"
+step "8. The same with VHDX, which qemu-img can check"
+show "$vhdkit" create --format vhdx --size 1G demo.vhdx
+show "$vhdkit" write demo.vhdx 0 --pattern 0xab --length 3M
+show "$vhdkit" write demo.vhdx 600M --from note.txt
+show qemu-img check -f vhdx demo.vhdx
+show "$vhdkit" compare demo.vhd demo.vhdx
+show "$vhdkit" map demo.vhdx
+say "'unallocated' blocks have no data in this file and no parent to read from: they read as zeros."
+
+step "9. A damaged copy"
 # The BAT's offset is the dynamic header's Table Offset (8 bytes, big-endian, at 512 + 16).
 bat=$(od -An -t u1 -j 528 -N 8 demo.vhd | awk '{ for (i = 1; i <= NF; i++) v = v * 256 + $i } END { print v }')
 say "Overwrite the first BAT entry (at offset $bat) so that it points far past the end of the file."

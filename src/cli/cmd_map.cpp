@@ -31,8 +31,9 @@ void print_qemu_json(const std::vector<disk::MapExtent>& extents) {
 
 std::string_view describe(const disk::MapExtent& e) {
   if (e.data) return "data";
+  if (!e.present) return "unallocated";
   if (e.zero) return "zero";
-  return "unallocated";
+  return "unknown";
 }
 
 void print_table(const std::vector<disk::MapExtent>& extents) {
