@@ -36,6 +36,17 @@ void expect_compare_agrees(const std::string& a, const std::string& fa, const st
   EXPECT_EQ(ours.out, qemu.out) << a << " vs " << b;
 }
 
+void make_differencing_pair(const std::string& format, const std::string& parent, const std::string& child,
+                            const std::string& expected_raw) {
+  const std::string vk = q(vhdkit_bin());
+  run_ok(vk + " create --format " + format + " --size 16M " + q(parent));
+  run_ok(vk + " write " + q(parent) + " 0 --pattern 0x22 --length 4M");
+  run_ok(vk + " create --format " + format + " --parent " + q(parent) + " " + q(child));
+  run_ok(vk + " write " + q(child) + " 1M --pattern 0x33 --length 1M");
+  run_ok("qemu-img create -q -f raw " + q(expected_raw) + " 16M");
+  run_ok("qemu-io -f raw -c 'write -P 0x22 0 4M' -c 'write -P 0x33 1M 1M' " + q(expected_raw));
+}
+
 void make_random_file(const std::string& path, uint64_t size, uint32_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<std::byte> data(size);

@@ -170,12 +170,7 @@ TEST_F(CliVhd, CreatedImagesOpenInQemuImgAndVhdiinfo) {
 
 TEST_F(CliVhd, CreateDifferencingReadsThroughItsParent) {
   std::string parent = dir.file("parent.vhd"), child = dir.file("child.vhd"), expected = dir.file("expected.raw");
-  run_ok(vk("create --size 16M " + q(parent)));
-  run_ok(vk("write " + q(parent) + " 0 --pattern 0x22 --length 4M"));
-  run_ok(vk("create --parent " + q(parent) + " " + q(child)));
-  run_ok(vk("write " + q(child) + " 1M --pattern 0x33 --length 1M"));
-  run_ok("qemu-img create -q -f raw " + q(expected) + " 16M");
-  run_ok("qemu-io -f raw -c 'write -P 0x22 0 4M' -c 'write -P 0x33 1M 1M' " + q(expected));
+  make_differencing_pair("vhd", parent, child, expected);
   auto info = vhdkit_json("info --json " + q(child));
   EXPECT_EQ(info["type"], "differencing");
   EXPECT_EQ(info["parent-missing"], false);

@@ -139,12 +139,7 @@ TEST_F(CliVhdx, CreatedImagesPassQemuImgCheckAndReadBack) {
 
 TEST_F(CliVhdx, CreateDifferencingOverAVhdxParent) {
   std::string parent = dir.file("parent.vhdx"), child = dir.file("child.vhdx"), expected = dir.file("expected.raw");
-  run_ok(vk("create --format vhdx --size 16M " + q(parent)));
-  run_ok(vk("write " + q(parent) + " 0 --pattern 0x22 --length 4M"));
-  run_ok(vk("create --format vhdx --parent " + q(parent) + " " + q(child)));
-  run_ok(vk("write " + q(child) + " 1M --pattern 0x33 --length 1M"));
-  run_ok("qemu-img create -q -f raw " + q(expected) + " 16M");
-  run_ok("qemu-io -f raw -c 'write -P 0x22 0 4M' -c 'write -P 0x33 1M 1M' " + q(expected));
+  make_differencing_pair("vhdx", parent, child, expected);
   auto info = vhdkit_json("info --json " + q(child));
   EXPECT_EQ(info["type"], "differencing");
   EXPECT_EQ(info["parent-missing"], false);
