@@ -69,9 +69,10 @@ std::vector<std::string> bat_problems(const BatGeometry& g, std::span<const uint
         }
         needs_bitmap = true;
       }
-      if (state == static_cast<uint8_t>(PayloadState::FullyPresent) ||
-          state == static_cast<uint8_t>(PayloadState::PartiallyPresent))
-        place(index, bat_file_offset(bat[index]), g.block_size, "payload");
+      bool has_space = state == static_cast<uint8_t>(PayloadState::FullyPresent) ||
+                       state == static_cast<uint8_t>(PayloadState::PartiallyPresent) ||
+                       (g.leave_block_allocated && bat_file_offset(bat[index]) != 0);
+      if (has_space) place(index, bat_file_offset(bat[index]), g.block_size, "payload");
     }
     uint64_t bindex = g.bitmap_index(chunk);
     if (bindex >= bat.size()) {

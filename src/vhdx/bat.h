@@ -16,6 +16,7 @@ struct BatGeometry {
   uint32_t block_size = 0;
   uint32_t logical_sector_size = 512;
   bool differencing = false;
+  bool leave_block_allocated = false;  // fixed disks: blocks in other states keep their file space
   uint64_t chunk_ratio = 0;     // payload blocks per sector bitmap block: 2^23 * sector size / block size
   uint64_t payload_blocks = 0;  // ceil(virtual size / block size)
   uint64_t bitmap_blocks = 0;   // ceil(payload blocks / chunk ratio)

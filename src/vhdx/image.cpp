@@ -44,6 +44,7 @@ Status Image::load_metadata_and_bat() {
   VHDKIT_ASSIGN(metadata_, parse_metadata(region, path()));
   geometry_ = BatGeometry::make(metadata_.virtual_size, metadata_.block_size, metadata_.logical_sector_size,
                                 metadata_.has_parent);
+  geometry_.leave_block_allocated = metadata_.leave_block_allocated;
   const RegionEntry& br = bat_region();
   if (geometry_.total_entries * 8 > br.length)
     return fail(ReturnCode::Failed, path(),

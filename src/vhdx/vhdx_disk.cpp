@@ -309,7 +309,10 @@ class VhdxDisk final : public disk::VirtualDisk {
     bool keeps_old_bytes = e.payload_state() == PayloadState::PartiallyPresent ||
                            (image_->metadata().has_parent && reads_parent(e.state));
     uint64_t target = e.file_offset;
-    if (e.payload_state() != PayloadState::PartiallyPresent) {
+    // A fixed disk's blocks keep their space in every state (LeaveBlockAllocated): write there.
+    bool has_space = e.payload_state() == PayloadState::PartiallyPresent ||
+                     (image_->metadata().leave_block_allocated && e.file_offset != 0);
+    if (!has_space) {
       // A new block at the end of the file: beyond the old end, it reads as zeros until written.
       if (!next_block_) next_block_ = image_->allocation_end();
       target = *next_block_;
