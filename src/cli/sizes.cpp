@@ -72,6 +72,7 @@ std::string human_size(uint64_t bytes) {
 }
 
 std::string human_size_and_bytes(uint64_t bytes) {
+  if (bytes < 1024) return fmt::format("{} byte{}", bytes, bytes == 1 ? "" : "s");
   return fmt::format("{} ({} bytes)", human_size(bytes), bytes);
 }
 

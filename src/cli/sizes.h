@@ -16,7 +16,7 @@ std::optional<uint64_t> parse_size(std::string_view text);
 
 // 3 significant digits and a binary unit, as qemu-img prints: "512 B", "4.02 MiB", "127 GiB".
 std::string human_size(uint64_t bytes);
-// "10 MiB (10485760 bytes)"
+// "10 MiB (10485760 bytes)"; below 1 KiB just "34 bytes"
 std::string human_size_and_bytes(uint64_t bytes);
 
 // A CLI11 check that accepts what parse_size() accepts, so a bad size is a usage error.
