@@ -66,7 +66,8 @@ class LogTransaction {
   // Zeros [file_offset, file_offset + length) (a zero descriptor: no data sectors in the log).
   void zero(uint64_t file_offset, uint64_t length);
   // The file size after the transaction. Larger than now: the file grows when the entry is applied.
-  // Smaller: the entry records it (LastFileOffset) before the caller truncates the file.
+  // Smaller: the entry records it (LastFileOffset, and FlushedFileOffset no larger) before the caller
+  // truncates the file; a replay never shrinks a file.
   void set_file_size(uint64_t size) { file_size_ = size; }
 
   bool empty() const { return sectors_.empty() && zeros_.empty() && !file_size_; }

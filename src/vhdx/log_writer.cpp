@@ -113,7 +113,9 @@ Status commit_transaction(io::File& file, LogCursor& cursor, const LogTransactio
 
   for (const PlannedEntry& pe : plan_entries(tx, cursor.log_length)) {
     VHDKIT_ASSIGN(uint64_t flushed_size, file.size());
-    Bytes entry = build_entry(pe, cursor, flushed_size, last_size);
+    // A shrinking transaction promises only the target size: the caller truncates after the commit, and a
+    // replay after that must not take the shorter file for a truncated one.
+    Bytes entry = build_entry(pe, cursor, std::min(flushed_size, last_size), last_size);
     VHDKIT_TRY(write_entry(file, cursor, entry));
     VHDKIT_TRY(file.flush());
     ReplayPlan apply;

@@ -37,8 +37,8 @@ class VhdxLog : public ::testing::Test {
   }
 
   // Writes one entry into the scratch file's log (at the cursor).
-  void entry(const LogTransaction& tx) {
-    ASSERT_TRUE(commit_transaction(*scratch_file_, cursor_, tx, size_).has_value());
+  void entry(const LogTransaction& tx, std::optional<uint64_t> file_size = std::nullopt) {
+    ASSERT_TRUE(commit_transaction(*scratch_file_, cursor_, tx, file_size.value_or(size_)).has_value());
   }
   static LogTransaction sector(uint64_t offset, char fill) {
     LogTransaction tx;
@@ -177,7 +177,7 @@ TEST_F(VhdxLog, AnEntryThatWritesIntoTheHeaderSectionIsAnError) {
 
 TEST_F(VhdxLog, ATruncatedFileIsAnError) {
   ASSERT_TRUE(scratch_file_->truncate(size_ + 8 * kMiB).has_value());  // FlushedFileOffset beyond the image
-  entry(sector(block0_, 'T'));
+  entry(sector(block0_, 'T'), size_ + 8 * kMiB);
   install();
   auto r = open_result(path_);
   ASSERT_FALSE(r.has_value());
@@ -196,6 +196,42 @@ TEST_F(VhdxLog, LargeTransactionsSplitIntoEntriesThatFitTheLog) {
   ASSERT_TRUE(scratch_file_->read_at(block0_, back).has_value());
   EXPECT_TRUE(std::all_of(back.begin(), back.end(), [](std::byte b) { return b == std::byte{'L'}; }));
   EXPECT_LE(max_data_sectors_per_entry(1 << 20), 255u);
+}
+
+// The shrink sequence compaction uses: release the last block and log the smaller size, truncate, and
+// lose power before the log is closed. The image must reopen (the shorter file is not "truncated").
+TEST_F(VhdxLog, ALoggedShrinkSurvivesACrashBeforeTheLogIsClosed) {
+  uint64_t last_block = 0;
+  {
+    auto d = open_ok(path_, io::Access::ReadWrite);
+    std::vector<std::byte> y(kMiB, std::byte{'Y'});
+    ASSERT_TRUE(d->write(15 * kMiB, y).has_value());
+    ASSERT_TRUE(d->flush().has_value());
+    last_block = image_of(*d)->block(15).file_offset;
+  }
+  ASSERT_EQ(last_block + kMiB, std::filesystem::file_size(path_));
+  {
+    auto d = open_ok(path_, io::Access::ReadWrite);
+    Image& image = *image_of(*d);
+    LogTransaction tx;
+    image.add_bat_changes(tx, std::vector<std::pair<uint64_t, uint64_t>>{{image.geometry().payload_index(15), 0}});
+    tx.set_file_size(last_block);
+    ASSERT_TRUE(image.commit(tx).has_value());
+    ASSERT_TRUE(image.file().truncate(last_block).has_value());
+    ASSERT_TRUE(image.file().flush().has_value());
+    // no close_log(): the power goes here
+  }
+  auto d = open_ok(path_);
+  ASSERT_TRUE(d);
+  EXPECT_FALSE(image_of(*d)->replayed_log().empty());
+  std::vector<std::byte> b(kMiB);
+  ASSERT_TRUE(d->read(15 * kMiB, b).has_value());
+  EXPECT_TRUE(all_zero(b));
+  EXPECT_EQ(first_byte_of_block0(), 'Z');
+  d.reset();
+  EXPECT_EQ(first_byte_of_block0(io::Access::ReadWrite), 'Z');
+  EXPECT_EQ(std::filesystem::file_size(path_), last_block);
+  run_ok("qemu-img check " + q(path_));
 }
 
 }  // namespace

@@ -246,6 +246,64 @@ TEST(VhdxDifferencing, ChildReadsParentWhereItHasNoDataAndItsOwnElsewhere) {
   }
 }
 
+// A PARTIALLY_PRESENT block (no tool here makes one: built through the Image update API, as compaction
+// would): sectors whose bitmap bit is set come from the child, the others from the parent; a write into
+// the block makes it FULLY_PRESENT with the same content around the write.
+TEST(VhdxDifferencing, PartiallyPresentBlocksMixChildAndParentSectors) {
+  TempDir dir;
+  std::string parent = dir.file("p.vhdx"), child = dir.file("c.vhdx");
+  run_ok("qemu-img create -f vhdx -o block_size=1M " + q(parent) + " 8M");
+  run_ok("qemu-io -c 'write -P 0x70 0 2M' " + q(parent));
+  ASSERT_TRUE(create_file(child, child_of(parent, 1 << 20)).has_value());
+  std::string expected = qemu_raw(parent, dir, "expected.raw");
+  {
+    auto d = open_ok(child, io::Access::ReadWrite);
+    ASSERT_TRUE(d);
+    Image& image = *image_of(*d);
+    ASSERT_TRUE(image.begin_update(ContentChange::Visible).has_value());
+    uint64_t payload = image.allocation_end(), bitmap = payload + kMiB;
+    io::File& f = image.file();
+    ASSERT_TRUE(f.truncate(bitmap + kMiB).has_value());
+    ASSERT_TRUE(f.write_at(payload, pattern(kMiB, 3)).has_value());
+    Bytes bits(kMiB);
+    bits[256] = std::byte{0x0f};  // block 1 starts at bit 2048 of the chunk: its sectors 0-3 are present
+    ASSERT_TRUE(f.write_at(bitmap, bits).has_value());
+    ASSERT_TRUE(f.flush().has_value());
+    image.set_file_size(bitmap + kMiB);
+    LogTransaction tx;
+    image.add_bat_changes(tx, std::vector<std::pair<uint64_t, uint64_t>>{
+                                  {image.geometry().payload_index(1), make_bat_entry(7, payload)},
+                                  {image.geometry().bitmap_index(0), make_bat_entry(6, bitmap)}});
+    ASSERT_TRUE(image.commit(tx).has_value());
+    ASSERT_TRUE(image.close_log().has_value());
+  }
+  // Block 1, sectors 0-3 are the child's bytes, the rest of it the parent's.
+  {
+    auto raw = io::Env::posix().open(expected, io::Access::ReadWrite);
+    auto child_bytes = pattern(kMiB, 3);
+    ASSERT_TRUE((*raw)->write_at(kMiB, std::span(child_bytes).first(2048)).has_value());
+  }
+  auto d = open_ok(child);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(image_of(*d)->block(1).payload_state(), PayloadState::PartiallyPresent);
+  EXPECT_TRUE(d->check().empty());
+  expect_same_as_raw(*d, expected, dir);
+  auto m = d->map();
+  ASSERT_TRUE(m.has_value());
+  bool child_run = false;
+  for (const auto& e : *m) child_run = child_run || (e.start == kMiB && e.length == 2048 && e.depth == 0 && e.data);
+  EXPECT_TRUE(child_run);
+  d.reset();
+  {
+    auto w = open_ok(child, io::Access::ReadWrite);
+    apply(*w, expected, {{kMiB + 100000, 5000, 4}});
+    EXPECT_EQ(image_of(*w)->block(1).payload_state(), PayloadState::FullyPresent);
+  }
+  auto again = open_ok(child);
+  expect_same_as_raw(*again, expected, dir);
+  run_ok("vhdiinfo " + q(child));
+}
+
 TEST(VhdxDifferencing, ParentChangedAfterTheChildIsALinkageMismatch) {
   TempDir dir;
   std::string parent = dir.file("p.vhdx"), child = dir.file("c.vhdx");
