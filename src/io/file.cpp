@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <vector>
 
 namespace vhdkit::io {
@@ -104,6 +105,11 @@ Status File::do_copy_range(uint64_t from, uint64_t to, uint64_t length) {
 }
 
 Result<uint64_t> File::allocated_bytes() { return do_allocated_bytes(); }
+
+std::string directory_of(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  return dir.empty() ? "." : dir;
+}
 
 Status File::try_lock(LockMode mode) { return do_try_lock(mode); }
 Status File::unlock() { return do_unlock(); }

@@ -102,4 +102,7 @@ class Env {
   static Env& posix();
 };
 
+// The directory a path lives in, as sync_dir wants it ("." for a bare name).
+std::string directory_of(const std::string& path);
+
 }  // namespace vhdkit::io

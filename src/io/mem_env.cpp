@@ -154,11 +154,21 @@ std::shared_ptr<MemNode> MemEnv::find(const std::string& path) const {
   return it == files_.end() ? nullptr : it->second;
 }
 
+Status MemEnv::check_directory_writable(const std::string& path, std::string_view doing) const {
+  std::string dir = directory_of(path);
+  auto it = directories_.find(dir);
+  if (it != directories_.end() && it->second == Permission::ReadOnly)
+    return fail(ReturnCode::AccessDenied, path,
+                fmt::format("{}{}its directory {} is not writable", doing, doing.empty() ? "" : ": ", dir));
+  return ok();
+}
+
 Result<std::unique_ptr<File>> MemEnv::open(const std::string& path, Access access, Creation creation) {
   std::lock_guard g(mu_);
   auto node = find(path);
   if (node && creation == Creation::CreateNew) return fail(ReturnCode::Failed, path, "the file already exists");
   if (!node && creation == Creation::OpenExisting) return fail(ReturnCode::FileNotFound, path, "no such file");
+  if (!node) VHDKIT_TRY(check_directory_writable(path, "cannot create"));
   if (node && access == Access::ReadWrite) {
     std::lock_guard n(node->mu);
     if (node->permission == Permission::ReadOnly)
@@ -183,6 +193,8 @@ Status MemEnv::rename(const std::string& from, const std::string& to) {
   std::lock_guard g(mu_);
   auto node = find(from);
   if (!node) return fail(ReturnCode::FileNotFound, from, fmt::format("rename to {} failed: no such file", to));
+  VHDKIT_TRY(check_directory_writable(from, "cannot rename"));
+  VHDKIT_TRY(check_directory_writable(to, "cannot rename"));
   files_.erase(from);
   files_[to] = std::move(node);  // open files keep their node, as open fds keep their inode
   return ok();
@@ -190,7 +202,9 @@ Status MemEnv::rename(const std::string& from, const std::string& to) {
 
 Status MemEnv::remove(const std::string& path) {
   std::lock_guard g(mu_);
-  if (files_.erase(path) == 0) return fail(ReturnCode::FileNotFound, path, "remove failed: no such file");
+  if (!files_.contains(path)) return fail(ReturnCode::FileNotFound, path, "remove failed: no such file");
+  VHDKIT_TRY(check_directory_writable(path, "cannot remove"));
+  files_.erase(path);
   return ok();
 }
 
@@ -204,10 +218,12 @@ Status MemEnv::check_writable(const std::string& path) {
   std::lock_guard g(mu_);
   auto node = find(path);
   if (!node) return fail(ReturnCode::FileNotFound, path, "no such file");
-  std::lock_guard n(node->mu);
-  if (node->permission == Permission::ReadOnly)
-    return fail(ReturnCode::AccessDenied, path, "the file is not writable");
-  return ok();
+  {
+    std::lock_guard n(node->mu);
+    if (node->permission == Permission::ReadOnly)
+      return fail(ReturnCode::AccessDenied, path, "the file is not writable");
+  }
+  return check_directory_writable(path, "");
 }
 
 std::optional<std::vector<std::byte>> MemEnv::bytes(const std::string& path) const {
@@ -232,6 +248,11 @@ void MemEnv::set_permission(const std::string& path, Permission permission) {
     std::lock_guard n(node->mu);
     node->permission = permission;
   }
+}
+
+void MemEnv::set_directory_permission(const std::string& dir, Permission permission) {
+  std::lock_guard g(mu_);
+  directories_[dir] = permission;
 }
 
 std::vector<std::string> MemEnv::paths() const {

@@ -70,18 +70,22 @@ class MemEnv final : public Env {
   Status check_writable(const std::string& path) override;
 
   // Test hooks: a file's bytes (nullopt when there is no such file), replacing or creating a file, making
-  // a file read-only (open for writing and check_writable then fail with AccessDenied), what exists.
+  // a file read-only (open for writing and check_writable then fail with AccessDenied) or a directory
+  // read-only (creating, renaming or removing in it and check_writable of its files fail), what exists.
   std::optional<std::vector<std::byte>> bytes(const std::string& path) const;
   void set_bytes(const std::string& path, std::vector<std::byte> bytes);
   void set_permission(const std::string& path, Permission permission);
+  void set_directory_permission(const std::string& dir, Permission permission);
   std::vector<std::string> paths() const;
   uint64_t sync_dir_calls() const;
 
  private:
   std::shared_ptr<MemNode> find(const std::string& path) const;
+  Status check_directory_writable(const std::string& path, std::string_view doing) const;
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<MemNode>> files_;
+  std::map<std::string, Permission> directories_;  // only those made read-only
   uint64_t sync_dir_calls_ = 0;
 };
 

@@ -6,10 +6,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
-#include <filesystem>
 
 #include "io/file.h"
+#include "io/posix_locks.h"
 
 namespace vhdkit::io {
 namespace {
@@ -101,25 +102,34 @@ class PosixFile final : public File {
   Status do_try_lock(LockMode mode) override {
     if (mode == LockMode::Exclusive && access_ != Access::ReadWrite)
       return fail(error(ReturnCode::InvalidState, "an exclusive lock needs the file open for writing"));
-    struct flock fl {};
-    fl.l_type = mode == LockMode::Exclusive ? F_WRLCK : F_RDLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = 0;
-    fl.l_len = 0;  // the whole file, including the bytes qemu locks
-    if (::fcntl(fd_, F_OFD_SETLK, &fl) != 0) {
-      int err = errno;
-      if (err == EAGAIN || err == EACCES)
-        return fail(ReturnCode::InUse, path(), "the image is in use by another program");
-      return std::unexpected(errno_error("lock", err));
-    }
-    return ok();
+    return posix::try_lock(fd_, path(), mode);
   }
 
-  Status do_unlock() override {
-    struct flock fl {};
-    fl.l_type = F_UNLCK;
-    fl.l_whence = SEEK_SET;
-    if (::fcntl(fd_, F_OFD_SETLK, &fl) != 0) return std::unexpected(errno_error("unlock", errno));
+  Status do_unlock() override { return posix::unlock(fd_, path()); }
+
+  // The kernel copies (and shares extents on reflink file systems); where it cannot, the base class reads
+  // and writes.
+  Status do_copy_range(uint64_t from, uint64_t to, uint64_t length) override {
+    VHDKIT_TRY(check_writable_open());
+    uint64_t done = 0;
+    while (done < length) {
+      loff_t in = static_cast<loff_t>(from + done), out = static_cast<loff_t>(to + done);
+      size_t chunk = static_cast<size_t>(std::min<uint64_t>(length - done, uint64_t{1} << 30));
+      ssize_t n = ::copy_file_range(fd_, &in, fd_, &out, chunk, 0);
+      if (n > 0) {
+        done += static_cast<uint64_t>(n);
+        continue;
+      }
+      if (n == 0) {
+        return fail(error(ReturnCode::Failed,
+                          fmt::format("copy_range: the source {}+{} lies past the end of the file", from, length)));
+      }
+      int err = errno;
+      if (err == EINTR) continue;
+      if (err == EXDEV || err == ENOSYS || err == EOPNOTSUPP || err == EINVAL)
+        return File::do_copy_range(from + done, to + done, length - done);
+      return std::unexpected(errno_error("copy_file_range", err));
+    }
     return ok();
   }
 
@@ -186,8 +196,7 @@ class PosixEnv final : public Env {
     if (::access(path.c_str(), F_OK) != 0) return fail(ReturnCode::FileNotFound, path, "no such file");
     if (::access(path.c_str(), W_OK) != 0)
       return fail(ReturnCode::AccessDenied, path, "the file is not writable");
-    std::string dir = std::filesystem::path(path).parent_path().string();
-    if (dir.empty()) dir = ".";
+    std::string dir = directory_of(path);
     if (::access(dir.c_str(), W_OK) != 0)
       return fail(ReturnCode::AccessDenied, path, fmt::format("its directory {} is not writable", dir));
     return ok();
