@@ -41,6 +41,38 @@ struct CrashEnv::Power {
   }
 };
 
+struct CrashEnv::DirectoryOp {
+  enum class Kind { Create, Rename, Remove };
+  Kind kind = Kind::Create;
+  std::string path;
+  std::string to;                    // Rename only
+  std::shared_ptr<Journal> inode;    // Create only
+
+  void apply(Names& names) const {
+    switch (kind) {
+      case Kind::Create: names[path] = inode; return;
+      case Kind::Remove: names.erase(path); return;
+      case Kind::Rename: {
+        auto node = names.extract(path);
+        names.erase(to);
+        if (!node.empty()) {
+          node.key() = to;
+          names.insert(std::move(node));
+        }
+        return;
+      }
+    }
+  }
+  std::string describe() const {
+    switch (kind) {
+      case Kind::Create: return "create " + path;
+      case Kind::Remove: return "remove " + path;
+      case Kind::Rename: return "rename " + path + " -> " + to;
+    }
+    return "?";
+  }
+};
+
 namespace {
 
 // Applies one pending operation to a file image; a torn write only where new_sectors says so.
@@ -163,6 +195,14 @@ class CrashFile final : public File {
 }  // namespace
 
 std::string CrashState::describe() const {
+  std::string dirs = directory_ops_pending == 0
+                         ? ""
+                         : fmt::format("; {} of {} unsynced directory operations on disk", directory_ops_applied,
+                                       directory_ops_pending);
+  return describe_file() + dirs;
+}
+
+std::string CrashState::describe_file() const {
   size_t n = applied.size();
   size_t count = static_cast<size_t>(std::count(applied.begin(), applied.end(), true));
   switch (kind) {
@@ -194,13 +234,13 @@ std::shared_ptr<CrashEnv::Journal> CrashEnv::journal(const std::string& path) co
   return it == journals_.end() ? nullptr : it->second;
 }
 
-Status CrashEnv::powered() const { return power_->check("(crash env)"); }
 
 void CrashEnv::set_bytes(const std::string& path, std::vector<std::byte> bytes) {
   auto j = std::make_shared<Journal>();
   j->durable = bytes;
   current_.set_bytes(path, std::move(bytes));
   std::lock_guard g(mu_);
+  durable_names_[path] = j;
   journals_[path] = std::move(j);
 }
 
@@ -232,12 +272,41 @@ uint64_t CrashEnv::mutating_ops() const {
 
 bool CrashEnv::power_is_off() const { return power_->off(); }
 
+CrashState CrashEnv::make_state(CrashState::Kind kind, std::vector<bool> applied, std::optional<size_t> torn,
+                                 std::vector<bool> torn_sectors) const {
+  size_t dirs;
+  {
+    std::lock_guard g(mu_);
+    dirs = pending_names_.size();
+  }
+  return {kind, std::move(applied), torn, std::move(torn_sectors), dirs,
+          kind == CrashState::Kind::DurableOnly ? 0 : dirs};
+}
+
 CrashState CrashEnv::durable_only(const std::string& path) const {
-  return {CrashState::Kind::DurableOnly, std::vector<bool>(pending(path).size(), false), std::nullopt, {}};
+  return make_state(CrashState::Kind::DurableOnly, std::vector<bool>(pending(path).size(), false));
 }
 
 CrashState CrashEnv::all_pending(const std::string& path) const {
-  return {CrashState::Kind::AllPending, std::vector<bool>(pending(path).size(), true), std::nullopt, {}};
+  return make_state(CrashState::Kind::AllPending, std::vector<bool>(pending(path).size(), true));
+}
+
+Result<CrashState> CrashEnv::with_directory_ops(CrashState state, size_t count) const {
+  std::lock_guard g(mu_);
+  if (state.directory_ops_pending != pending_names_.size() || count > pending_names_.size()) {
+    return fail(ReturnCode::InvalidParameter, "(crash env)",
+                fmt::format("crash state: {} of {} directory operations, but {} are pending", count,
+                            state.directory_ops_pending, pending_names_.size()));
+  }
+  state.directory_ops_applied = count;
+  return state;
+}
+
+std::vector<std::string> CrashEnv::pending_directory_ops() const {
+  std::lock_guard g(mu_);
+  std::vector<std::string> out;
+  for (const auto& op : pending_names_) out.push_back(op.describe());
+  return out;
 }
 
 Result<CrashState> CrashEnv::prefix(const std::string& path, size_t count) const {
@@ -245,21 +314,21 @@ Result<CrashState> CrashEnv::prefix(const std::string& path, size_t count) const
   if (count > n) return fail(bad_state(path, fmt::format("prefix {} of only {} pending operations", count, n)));
   std::vector<bool> applied(n, false);
   std::fill(applied.begin(), applied.begin() + static_cast<ptrdiff_t>(count), true);
-  return CrashState{CrashState::Kind::Prefix, std::move(applied), std::nullopt, {}};
+  return make_state(CrashState::Kind::Prefix, std::move(applied));
 }
 
 Result<CrashState> CrashEnv::subset(const std::string& path, std::vector<bool> applied) const {
   size_t n = pending(path).size();
   if (applied.size() != n)
     return fail(bad_state(path, fmt::format("a mask of {} for {} pending operations", applied.size(), n)));
-  return CrashState{CrashState::Kind::Subset, std::move(applied), std::nullopt, {}};
+  return make_state(CrashState::Kind::Subset, std::move(applied));
 }
 
 CrashState CrashEnv::random_subset(const std::string& path, uint64_t seed) const {
   std::mt19937_64 rng(seed);
   std::vector<bool> applied(pending(path).size());
   for (size_t i = 0; i < applied.size(); ++i) applied[i] = (rng() & 1) != 0;
-  return {CrashState::Kind::Subset, std::move(applied), std::nullopt, {}};
+  return make_state(CrashState::Kind::Subset, std::move(applied));
 }
 
 Result<CrashState> CrashEnv::torn(const std::string& path, size_t write, std::vector<bool> new_sectors) const {
@@ -272,7 +341,7 @@ Result<CrashState> CrashEnv::torn(const std::string& path, size_t write, std::ve
   }
   std::vector<bool> applied(ops.size(), false);
   std::fill(applied.begin(), applied.begin() + static_cast<ptrdiff_t>(write), true);
-  return CrashState{CrashState::Kind::Torn, std::move(applied), write, std::move(new_sectors)};
+  return make_state(CrashState::Kind::Torn, std::move(applied), write, std::move(new_sectors));
 }
 
 std::vector<CrashState> CrashEnv::representative_states(const std::string& path,
@@ -281,9 +350,10 @@ std::vector<CrashState> CrashEnv::representative_states(const std::string& path,
   const auto ops = pending(path);
   const size_t n = ops.size();
   std::vector<CrashState> out;
-  std::set<std::tuple<std::vector<bool>, std::optional<size_t>, std::vector<bool>>> seen;
+  std::set<std::tuple<std::vector<bool>, std::optional<size_t>, std::vector<bool>, size_t>> seen;
   auto add = [&](Result<CrashState> s) {
-    if (s && seen.insert({s->applied, s->torn, s->torn_sectors}).second) out.push_back(std::move(*s));
+    if (s && seen.insert({s->applied, s->torn, s->torn_sectors, s->directory_ops_applied}).second)
+      out.push_back(std::move(*s));
   };
 
   add(durable_only(path));
@@ -330,6 +400,8 @@ std::vector<CrashState> CrashEnv::representative_states(const std::string& path,
       add(torn(path, w, std::move(v)));
     }
   }
+  const CrashState all = all_pending(path);
+  for (size_t k = 0; k < all.directory_ops_pending; ++k) add(with_directory_ops(all, k));
   return out;
 }
 
@@ -356,14 +428,23 @@ Result<std::vector<std::byte>> CrashEnv::image(const std::string& path, const Cr
 
 Result<std::unique_ptr<MemEnv>> CrashEnv::restart(const std::string& path, const CrashState& state) const {
   VHDKIT_ASSIGN(auto bytes, image(path, state));
-  auto env = std::make_unique<MemEnv>();
   std::lock_guard g(mu_);
-  for (const auto& [p, j] : journals_) {
-    if (p == path) continue;
-    std::lock_guard jg(j->mu);
-    env->set_bytes(p, j->durable);
+  if (state.directory_ops_pending != pending_names_.size() || state.directory_ops_applied > pending_names_.size()) {
+    return fail(bad_state(path, fmt::format("made for {} directory operations, {} are pending",
+                                            state.directory_ops_pending, pending_names_.size())));
   }
-  env->set_bytes(path, std::move(bytes));
+  Names names = durable_names_;
+  for (size_t i = 0; i < state.directory_ops_applied; ++i) pending_names_[i].apply(names);
+  const auto chosen = journals_.at(path);  // image() found it
+  auto env = std::make_unique<MemEnv>();
+  for (const auto& [name, j] : names) {
+    if (j == chosen) {
+      env->set_bytes(name, bytes);
+      continue;
+    }
+    std::lock_guard jg(j->mu);
+    env->set_bytes(name, j->durable);
+  }
   return env;
 }
 
@@ -375,12 +456,18 @@ Result<std::unique_ptr<File>> CrashEnv::open(const std::string& path, Access acc
   {
     std::lock_guard g(mu_);
     auto& slot = journals_[path];
-    if (!slot || !existed) slot = std::make_shared<Journal>();  // a new file exists (empty) at once
+    if (!slot || !existed) {
+      slot = std::make_shared<Journal>();
+      record_directory_op({DirectoryOp::Kind::Create, path, {}, slot});
+    }
     j = slot;
   }
   if (existed && creation == Creation::CreateOrTruncate) {
-    std::lock_guard g(j->mu);
-    j->pending.push_back({PendingOp::Kind::Truncate, 0, 0, {}});
+    {
+      std::lock_guard g(j->mu);
+      j->pending.push_back({PendingOp::Kind::Truncate, 0, 0, {}});
+    }
+    power_->count();
   }
   return std::make_unique<CrashFile>(std::move(view), std::move(j), power_);
 }
@@ -391,12 +478,9 @@ Status CrashEnv::rename(const std::string& from, const std::string& to) {
   VHDKIT_TRY(power_->check(from));
   VHDKIT_TRY(current_.rename(from, to));
   std::lock_guard g(mu_);
-  auto node = journals_.extract(from);
-  journals_.erase(to);
-  if (!node.empty()) {
-    node.key() = to;
-    journals_.insert(std::move(node));
-  }
+  DirectoryOp op{DirectoryOp::Kind::Rename, from, to, nullptr};
+  op.apply(journals_);
+  record_directory_op(std::move(op));
   return ok();
 }
 
@@ -405,17 +489,30 @@ Status CrashEnv::remove(const std::string& path) {
   VHDKIT_TRY(current_.remove(path));
   std::lock_guard g(mu_);
   journals_.erase(path);
+  record_directory_op({DirectoryOp::Kind::Remove, path, {}, nullptr});
   return ok();
 }
 
 Status CrashEnv::sync_dir(const std::string& dir) {
   VHDKIT_TRY(power_->check(dir));
-  return current_.sync_dir(dir);
+  VHDKIT_TRY(current_.sync_dir(dir));
+  {
+    std::lock_guard g(mu_);
+    for (const auto& op : pending_names_) op.apply(durable_names_);
+    pending_names_.clear();
+  }
+  power_->count();
+  return ok();
 }
 
 Status CrashEnv::check_writable(const std::string& path) {
   VHDKIT_TRY(power_->check(path));
   return current_.check_writable(path);
+}
+
+void CrashEnv::record_directory_op(DirectoryOp op) {
+  pending_names_.push_back(std::move(op));
+  power_->count();
 }
 
 CrashCoverage run_crash_matrix(const std::function<void(CrashEnv&)>& setup, const std::function<void(Env&)>& workload,

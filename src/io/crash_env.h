@@ -15,8 +15,13 @@
 //   - a write past the end that was torn extends the file only as far as its last new sector (its end, not
 //     past it); sectors of it that did not land and lie past the old end read as zeros.
 //   - a successful flush makes everything before it durable (fdatasync of the whole file).
-// Directory operations (create, rename, remove) are durable at once; their own crash behaviour is not
-// modelled (code must still call sync_dir, which FaultEnv can check).
+// And for the directory tree, one for the whole CrashEnv:
+//   - directory operations (creating a file, rename, remove) are durable only after a later sync_dir (of
+//     any directory: one file-system journal commits them in order). Until then a power cut keeps any
+//     prefix of them. A file's content is independent of its names: flushing a file does not make its
+//     name durable, and a rename does not make the file's content durable.
+// File states are chosen for one path: the file that path names now. In a restarted world every other file
+// holds its durable bytes, under the names the chosen prefix of directory operations gives.
 //
 // The compaction crash harness, in short (see run_crash_matrix below, which does exactly this):
 //   count: CrashEnv env; setup(env); workload(env); total = env.mutating_ops();
@@ -59,7 +64,12 @@ struct CrashState {
   std::vector<bool> applied;           // one flag per pending operation, in order
   std::optional<size_t> torn;          // a pending write that reached the disk only in part
   std::vector<bool> torn_sectors;      // per sector of that write (PendingOp::sectors()): true = new bytes
+  // Directory operations not yet synced, and how many of them (a prefix) reached the disk. DurableOnly
+  // has none applied; every other kind starts with all applied (see CrashEnv::with_directory_ops).
+  size_t directory_ops_pending = 0;
+  size_t directory_ops_applied = 0;
   std::string describe() const;        // "prefix 3 of 7", "write 5 of 7 torn: sectors 1,2 of 4 new", ...
+  std::string describe_file() const;   // the same without the directory operations
   bool operator==(const CrashState&) const = default;
 };
 
@@ -82,9 +92,10 @@ class CrashEnv final : public Env {
   std::optional<std::vector<std::byte>> durable_bytes(const std::string& path) const;
   std::vector<PendingOp> pending(const std::string& path) const;
 
-  // Mutating operations are write (each host-level write call), flush, truncate and punch_hole, counted
-  // over all files. After the Nth, the power is off: every later call on any file or on the Env fails
-  // (unlock excepted), so the workload stops there. 0: never.
+  // Mutating operations are write (each host-level write call), flush, truncate and punch_hole, and the
+  // directory operations (creating or truncating open, rename, remove, sync_dir), counted over all files.
+  // After the Nth, the power is off: every later call on any file or on the Env fails (unlock excepted),
+  // so the workload stops there. 0: never.
   void cut_power_after(uint64_t n);
   uint64_t mutating_ops() const;
   bool power_is_off() const;
@@ -97,17 +108,23 @@ class CrashEnv final : public Env {
   CrashState random_subset(const std::string& path, uint64_t seed) const;
   // Operations before `write` applied, `write` torn: new_sectors[i] says whether its ith sector landed.
   Result<CrashState> torn(const std::string& path, size_t write, std::vector<bool> new_sectors) const;
+  // The same file state with only the first `count` unsynced directory operations on the disk.
+  Result<CrashState> with_directory_ops(CrashState state, size_t count) const;
+  // The unsynced directory operations, described ("rename /a/x.tmp -> /a/x").
+  std::vector<std::string> pending_directory_ops() const;
 
   // A bounded, representative set, without repeats: durable only, all pending, every prefix, every subset
   // (few pending) or some random ones, and torn variants: for each pending write of two or more sectors
   // (with the operations before it applied) only its first / only its last / all but its first / all but
   // its last sector new; for the last pending write also its first k sectors new, k = 1..max_torn_prefixes.
+  // With unsynced directory operations, also every prefix of them with all of the file's writes applied.
   std::vector<CrashState> representative_states(const std::string& path,
                                                 const EnumerationOptions& options = {}) const;
 
   // The file's bytes in a state.
   Result<std::vector<std::byte>> image(const std::string& path, const CrashState& state) const;
-  // The world after the power comes back: every file durable only, `path` in `state`.
+  // The world after the power comes back: the names the state's directory operations give, every file
+  // durable only but the one `path` names now, which is in `state`.
   Result<std::unique_ptr<MemEnv>> restart(const std::string& path, const CrashState& state) const;
 
   // Env
@@ -119,16 +136,22 @@ class CrashEnv final : public Env {
   Status sync_dir(const std::string& dir) override;
   Status check_writable(const std::string& path) override;
 
-  struct Journal;  // durable image + pending operations of one file
+  struct Journal;  // durable image + pending operations of one file (its inode)
   struct Power;    // the operation counter and the switch
+  struct DirectoryOp;
 
  private:
+  using Names = std::map<std::string, std::shared_ptr<Journal>>;
   std::shared_ptr<Journal> journal(const std::string& path) const;
-  Status powered() const;
+  void record_directory_op(DirectoryOp op);  // with mu_ held
+  CrashState make_state(CrashState::Kind kind, std::vector<bool> applied, std::optional<size_t> torn = std::nullopt,
+                        std::vector<bool> torn_sectors = {}) const;
 
   MemEnv current_;  // what the program sees
   mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Journal>> journals_;
+  Names journals_;                            // names now
+  Names durable_names_;                       // names surely on the disk
+  std::vector<DirectoryOp> pending_names_;    // since the last sync_dir
   std::shared_ptr<Power> power_;
 };
 

@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <map>
+#include <set>
 
+#include "io/atomic_output.h"
 #include "io/crash_env.h"
 
 namespace vhdkit::io {
@@ -267,6 +270,98 @@ TEST(CrashEnv, HarnessProvesACorrectWriteOrderAndCatchesAWrongOne) {
       [&](MemEnv& after, const CrashPoint&) { bad += toy_record(after) == "torn"; });
   EXPECT_GT(bad, 0u) << "pointer written before its data was durable: some state must show a torn record";
   EXPECT_GT(wrong.states, 0u);
+}
+
+}  // namespace
+}  // namespace vhdkit::io
+
+namespace vhdkit::io {
+namespace {
+
+TEST(CrashEnvDirectories, UnsyncedCreateAndRenameMayBeLost) {
+  CrashEnv env;
+  env.set_bytes("/d/target", text("old"));
+  env.cut_power_after(4);
+  auto tmp = *env.open("/d/tmp", Access::ReadWrite, Creation::CreateNew);  // op 1
+  ASSERT_TRUE(tmp->write_at(0, text("new")));                               // op 2
+  ASSERT_TRUE(tmp->flush());                                                // op 3
+  ASSERT_TRUE(env.rename("/d/tmp", "/d/target"));                           // op 4
+  EXPECT_FALSE(env.sync_dir("/d")) << "the power is off";
+  EXPECT_EQ(env.pending_directory_ops(),
+            (std::vector<std::string>{"create /d/tmp", "rename /d/tmp -> /d/target"}));
+
+  auto world = [&](size_t dir_ops) {
+    auto state = env.with_directory_ops(env.all_pending("/d/target"), dir_ops);
+    EXPECT_TRUE(state);
+    auto after = env.restart("/d/target", *state);
+    EXPECT_TRUE(after);
+    std::map<std::string, std::string> files;
+    for (const auto& p : (*after)->paths()) files[p] = chars(*(*after)->bytes(p), 0, (*after)->bytes(p)->size());
+    return files;
+  };
+  using Files = std::map<std::string, std::string>;
+  EXPECT_EQ(world(0), (Files{{"/d/target", "old"}}));
+  EXPECT_EQ(world(1), (Files{{"/d/target", "old"}, {"/d/tmp", "new"}}));
+  EXPECT_EQ(world(2), (Files{{"/d/target", "new"}}));
+  EXPECT_FALSE(env.with_directory_ops(env.all_pending("/d/target"), 3));
+
+  auto states = env.representative_states("/d/target");
+  std::set<size_t> dir_prefixes;
+  for (const auto& s : states) dir_prefixes.insert(s.directory_ops_applied);
+  EXPECT_EQ(dir_prefixes, (std::set<size_t>{0, 1, 2}));
+  EXPECT_NE(env.durable_only("/d/target").describe().find("0 of 2 unsynced directory operations"), std::string::npos);
+}
+
+TEST(CrashEnvDirectories, SyncDirMakesThemDurable) {
+  CrashEnv env;
+  auto f = *env.open("/d/a", Access::ReadWrite, Creation::CreateNew);
+  ASSERT_TRUE(f->write_at(0, text("a")));
+  ASSERT_TRUE(env.sync_dir("/d"));
+  EXPECT_TRUE(env.pending_directory_ops().empty());
+  ASSERT_TRUE(env.remove("/d/a"));
+  auto f2 = *env.open("/d/b", Access::ReadWrite, Creation::CreateNew);
+  auto after = env.restart("/d/b", env.durable_only("/d/b"));
+  ASSERT_TRUE(after);
+  EXPECT_EQ((*after)->paths(), std::vector<std::string>{"/d/a"}) << "the remove and the create were not synced";
+  EXPECT_EQ((*after)->bytes("/d/a")->size(), 0u) << "its name is durable, its unflushed content is not";
+}
+
+// AtomicOutput under every power cut: the target holds the old file or the whole new one.
+Status write_new_output(Env& env, Order order) {
+  const std::string target = "/d/out.img";
+  if (order == Order::FlushBeforePointer) {
+    return write_atomically(env, target, [](File& f) { return f.write_at(0, filled(3000, 'n')); });
+  }
+  // The classic mistake: rename before the data is flushed.
+  VHDKIT_ASSIGN(auto f, env.open("/d/out.tmp", Access::ReadWrite, Creation::CreateNew));
+  VHDKIT_TRY(f->write_at(0, filled(3000, 'n')));
+  VHDKIT_TRY(env.rename("/d/out.tmp", target));
+  VHDKIT_TRY(env.sync_dir("/d"));
+  return f->flush();
+}
+
+TEST(CrashEnvDirectories, AtomicOutputLeavesOldOrNewAfterEveryPowerCut) {
+  for (Order order : {Order::FlushBeforePointer, Order::NoFlush}) {
+    uint64_t partial = 0;
+    auto coverage = run_crash_matrix(
+        [](CrashEnv& env) { env.set_bytes("/d/out.img", filled(1000, 'o')); },
+        [&](Env& env) { (void)write_new_output(env, order); }, "/d/out.img",
+        [&](MemEnv& after, const CrashPoint& point) {
+          auto out = after.bytes("/d/out.img");
+          ASSERT_TRUE(out) << point.describe();
+          bool old_or_new = *out == filled(1000, 'o') || *out == filled(3000, 'n');
+          if (order == Order::FlushBeforePointer) {
+            EXPECT_TRUE(old_or_new) << point.describe();
+          }
+          partial += !old_or_new;
+        });
+    if (order == Order::FlushBeforePointer) {
+      EXPECT_EQ(coverage.total_ops, 5u);  // create, write, flush, rename, sync dir
+      EXPECT_GE(coverage.states, 10u);
+    } else {
+      EXPECT_GT(partial, 0u) << "renaming before the flush must show a partial output in some state";
+    }
+  }
 }
 
 }  // namespace
