@@ -244,6 +244,21 @@ void CrashEnv::set_bytes(const std::string& path, std::vector<std::byte> bytes) 
   journals_[path] = std::move(j);
 }
 
+void CrashEnv::make_durable() {
+  {
+    std::lock_guard g(mu_);
+    for (const auto& [path, j] : journals_) {
+      std::lock_guard jg(j->mu);
+      for (const auto& op : j->pending) apply(j->durable, op);
+      j->pending.clear();
+    }
+    durable_names_ = journals_;
+    pending_names_.clear();
+  }
+  std::lock_guard g(power_->mu);
+  power_->ops = 0;
+}
+
 std::optional<std::vector<std::byte>> CrashEnv::bytes(const std::string& path) const { return current_.bytes(path); }
 
 std::optional<std::vector<std::byte>> CrashEnv::durable_bytes(const std::string& path) const {
@@ -523,12 +538,14 @@ CrashCoverage run_crash_matrix(const std::function<void(CrashEnv&)>& setup, cons
   {
     CrashEnv env;
     setup(env);
+    env.make_durable();
     workload(env);
     coverage.total_ops = env.mutating_ops();
   }
   for (uint64_t cut = 1; cut <= coverage.total_ops; ++cut) {
     CrashEnv env;
     setup(env);
+    env.make_durable();
     env.cut_power_after(cut);
     workload(env);
     ++coverage.cut_points;

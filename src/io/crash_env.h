@@ -87,6 +87,9 @@ class CrashEnv final : public Env {
 
   // Setup: a file whose whole content is durable (creates or replaces it).
   void set_bytes(const std::string& path, std::vector<std::byte> bytes);
+  // Setup done through the Env (e.g. creating an image): make every file, name and pending operation
+  // durable and start counting mutating operations from 0 again. run_crash_matrix calls it after setup.
+  void make_durable();
   // What the running program sees now / what is surely on the disk / what is in between.
   std::optional<std::vector<std::byte>> bytes(const std::string& path) const;
   std::optional<std::vector<std::byte>> durable_bytes(const std::string& path) const;

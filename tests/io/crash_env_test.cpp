@@ -366,3 +366,31 @@ TEST(CrashEnvDirectories, AtomicOutputLeavesOldOrNewAfterEveryPowerCut) {
 
 }  // namespace
 }  // namespace vhdkit::io
+
+namespace vhdkit::io {
+namespace {
+
+TEST(CrashEnvHarness, SetupThroughTheEnvIsDurableAndNotCounted) {
+  uint64_t checked = 0;
+  auto coverage = run_crash_matrix(
+      [](CrashEnv& env) {  // made through the Env, never flushed or synced: still the starting point
+        auto f = *env.open("/d/img", Access::ReadWrite, Creation::CreateNew);
+        ASSERT_TRUE(f->write_at(0, filled(1024, 's')));
+      },
+      [](Env& env) {
+        auto f = env.open("/d/img", Access::ReadWrite);
+        if (f) (void)(*f)->write_at(0, filled(10, 'w'));
+      },
+      "/d/img",
+      [&](MemEnv& after, const CrashPoint& point) {
+        auto img = after.bytes("/d/img");
+        ASSERT_TRUE(img) << point.describe();
+        EXPECT_EQ(chars(*img, 10, 1024), std::string(1014, 's')) << point.describe();
+        ++checked;
+      });
+  EXPECT_EQ(coverage.total_ops, 1u) << "only the workload's write counts";
+  EXPECT_EQ(checked, 2u);  // the write landed or not
+}
+
+}  // namespace
+}  // namespace vhdkit::io
