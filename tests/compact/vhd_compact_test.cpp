@@ -1,6 +1,9 @@
 // VHD compaction on real files made by qemu-img and by Disk2VHD, with qemu-img and vhdiinfo as referees.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <filesystem>
 
@@ -222,6 +225,56 @@ TEST(VhdCompact, OutputWritesACompactedCopyAndLeavesTheSource) {
   EXPECT_FALSE(std::filesystem::exists(*o.output_path + ".vhdkit-tmp"));
   expect_same_content(img, *o.output_path);
   expect_tools_accept(*o.output_path);
+}
+
+// qemu-io with the image open, reading commands from a pipe: it holds qemu's locks until the pipe closes.
+class QemuIoHolder {
+ public:
+  explicit QemuIoHolder(const std::string& image) {
+    pipe_ = ::popen(("exec qemu-io -f vpc " + q(image) + " > /dev/null 2>&1").c_str(), "w");
+    EXPECT_NE(pipe_, nullptr);
+    // Wait until it holds the image (qemu-img then cannot take its lock).
+    for (int i = 0; i < 100; ++i) {
+      if (run("qemu-img info -f vpc " + q(image)).status != 0) return;
+      ::usleep(50 * 1000);
+    }
+    ADD_FAILURE() << "qemu-io never took its lock on " << image;
+  }
+  ~QemuIoHolder() { release(); }
+  void release() {
+    if (pipe_) ::pclose(pipe_);  // end of input: qemu-io quits, and pclose waits for it
+    pipe_ = nullptr;
+  }
+
+ private:
+  FILE* pipe_ = nullptr;
+};
+
+TEST(VhdCompact, RefusedWhileQemuHoldsTheImageWorksAfterItExits) {
+  TempDir dir;
+  std::string img = make_dynamic_vhd(dir, "a.vhd", "DZDZ");
+  std::string before = sha256(img);
+  QemuIoHolder qemu(img);
+  auto r = compact::compact_image(io::Env::posix(), img, {});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ReturnCode::InUse);
+  EXPECT_NE(r.error().message().find("in use"), std::string::npos) << r.error().what();
+  EXPECT_EQ(sha256(img), before);
+  qemu.release();
+  EXPECT_EQ(compact_ok(img).blocks_released, 2u);
+}
+
+TEST(VhdCompact, SecondCompactionOfTheSameImageIsRefusedWhileTheFirstHoldsIt) {
+  TempDir dir;
+  std::string img = make_dynamic_vhd(dir, "a.vhd", "DZ");
+  auto holder = io::Env::posix().open(img, io::Access::ReadWrite);
+  ASSERT_TRUE(holder.has_value());
+  ASSERT_TRUE((*holder)->try_lock(io::LockMode::Exclusive));
+  std::string before = sha256(img);
+  auto r = compact::compact_image(io::Env::posix(), img, {});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ReturnCode::InUse);
+  EXPECT_EQ(sha256(img), before);
 }
 
 class Recorder final : public compact::Observer {
