@@ -11,6 +11,7 @@
 #include "compact/executor.h"
 #include "compact/open_compactable.h"
 #include "core/bytes.h"
+#include "io/atomic_output.h"
 
 namespace vhdkit::compact {
 namespace {
@@ -37,11 +38,6 @@ Status check_mode(const std::string& path, Mode mode) {
                 "use Prezeroed or Full to release all-zero blocks");
   }
   return ok();
-}
-
-std::string folder_of(const std::string& path) {
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  return dir.empty() ? "." : dir;
 }
 
 // Copies the source file into a new file, leaving all-zero chunks as holes.
@@ -73,9 +69,9 @@ Result<Report> compact_in_place(io::Env& env, const std::string& path, const Opt
   return report;
 }
 
-// --output: the source is only read; the copy is compacted under a temporary name, made durable, renamed
-// over the output and the folder synced, so that the output path holds either nothing (or its old file)
-// or the whole compacted image.
+// --output: the source is only read; the copy is compacted as a temporary file beside the output, then
+// flushed, renamed over the output and the folder synced (io::AtomicOutput), so that the output path holds
+// either its old file (or nothing) or the whole compacted image.
 Result<Report> compact_to_copy(io::Env& env, const std::string& path, const Options& options,
                                Observer& observer) {
   const std::string& out = *options.output_path;
@@ -84,45 +80,29 @@ Result<Report> compact_to_copy(io::Env& env, const std::string& path, const Opti
     return fail(ReturnCode::InvalidParameter, path,
                 "the output path is the source itself; leave out --output to compact in place");
   }
-  {
-    // Validate the source (format, type, mode) before creating anything.
-    VHDKIT_ASSIGN(auto source, open_compactable(env, path, io::Access::ReadOnly));
-    VHDKIT_TRY(source->file().try_lock(io::LockMode::Shared));
-  }
-  if (options.action == Action::DryRun) {
-    Options in_place = options;
-    in_place.output_path.reset();
-    return compact_in_place(env, path, in_place, observer);
-  }
-  const std::string tmp = out + ".vhdkit-tmp";
-  auto fail_cleanup = [&](Error e) -> Result<Report> {
-    (void)env.remove(tmp);
-    return std::unexpected(std::move(e));
-  };
-  {
-    VHDKIT_ASSIGN(auto src, env.open(path, io::Access::ReadOnly));
-    VHDKIT_TRY(src->try_lock(io::LockMode::Shared));
-    auto dst = env.open(tmp, io::Access::ReadWrite, io::Creation::CreateOrTruncate);
-    if (!dst) {
-      const Error& e = dst.error();
-      return fail(e.code() == ReturnCode::FileNotFound ? ReturnCode::FileNotFound : e.code(), out,
-                  fmt::format("cannot create the output's temporary file {}: {}", tmp, e.message()));
-    }
-    if (auto s = copy_file(*src, **dst); !s) return fail_cleanup(s.error());
-  }
   Options in_place = options;
   in_place.output_path.reset();
-  auto report = compact_in_place(env, tmp, in_place, observer);
-  if (!report) return fail_cleanup(report.error().with_path(out));
+  if (options.action == Action::DryRun) return compact_in_place(env, path, in_place, observer);
+
+  // Validate the source (format, type) and hold a shared lock on it while it is copied.
+  VHDKIT_ASSIGN(auto source, open_compactable(env, path, io::Access::ReadOnly));
+  VHDKIT_TRY(source->file().try_lock(io::LockMode::Shared));
+  VHDKIT_ASSIGN(auto output, io::AtomicOutput::begin(env, out));
+  VHDKIT_TRY(copy_file(source->file(), output.file()));
+  output.close_file();
+  auto report = compact_in_place(env, output.temp_path(), in_place, observer);
+  if (!report) {
+    // The temporary name means nothing to the user: say it of the output.
+    const Error& e = report.error();
+    return fail(e.path() == output.temp_path() ? e.with_path(out) : e);
+  }
   if (report->outcome == Outcome::Cancelled) {
-    (void)env.remove(tmp);
     report->path = path;
     report->file_size_after = report->file_size_before;
     report->bytes_released = 0;
-    return report;
+    return report;  // the temporary file goes with `output`
   }
-  if (auto s = env.rename(tmp, out); !s) return fail_cleanup(s.error());
-  VHDKIT_TRY(env.sync_dir(folder_of(out)));
+  VHDKIT_TRY(output.commit());
   report->path = out;
   return report;
 }
