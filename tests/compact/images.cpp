@@ -2,6 +2,11 @@
 
 #include <filesystem>
 
+#include <random>
+
+#include "disk/virtual_disk.h"
+#include "vhd/vhd_create.h"
+
 namespace vhdkit::testing {
 
 void make_raw_pattern(const std::string& raw, const std::string& pattern) {
@@ -67,6 +72,58 @@ void expect_tools_accept(const std::string& image) {
   EXPECT_NE(info.find("\"format\": \"vpc\""), std::string::npos) << info;
   std::string vi = run_ok("vhdiinfo " + q(image));
   EXPECT_NE(vi.find("Disk type"), std::string::npos) << vi;
+}
+
+DifferencingPair make_differencing_pair(const TempDir& dir) {
+  DifferencingPair pair;
+  pair.parent = make_dynamic_vhd(dir, "parent.vhd", "DDDDZDDD");
+  pair.child = dir.file("child.vhd");
+  io::Env& env = io::Env::posix();
+  const std::vector<std::byte> parent = virtual_content(env, pair.parent);
+  vhd::CreateParams params;
+  params.type = disk::DiskType::Differencing;
+  params.parent_path = pair.parent;
+  auto child = vhd::create(env, pair.child, params);
+  EXPECT_TRUE(child.has_value()) << child.error().what();
+  if (!child) return pair;
+  vhd::Image& c = **child;
+  const uint64_t block = 2 * kMiB;
+  auto parent_block = [&](uint64_t b) { return std::span(parent).subspan(b * block, block); };
+  auto write = [&](uint64_t offset, std::span<const std::byte> data) {
+    auto s = c.write(offset, data);
+    EXPECT_TRUE(s.has_value()) << s.error().what();
+  };
+  std::vector<std::byte> zeros(block), own(block);
+  std::mt19937_64 rng(7);
+  for (auto& b : own) b = static_cast<std::byte>(rng());
+  write(0 * block, parent_block(0));
+  write(1 * block, zeros);
+  write(2 * block, own);
+  write(3 * block, parent_block(3).first(64 * 1024));
+  write(4 * block, zeros);
+  std::vector<std::byte> almost(parent_block(5).begin(), parent_block(5).end());
+  almost[4096] = ~almost[4096];
+  write(5 * block, almost);
+  auto allocated = c.allocate_block(7);
+  EXPECT_TRUE(allocated.has_value()) << allocated.error().what();
+  EXPECT_TRUE(c.flush().has_value());
+  return pair;
+}
+
+std::vector<std::byte> virtual_content(io::Env& env, const std::string& path) {
+  auto disk = disk::open_image(env, path);
+  EXPECT_TRUE(disk.has_value()) << disk.error().what();
+  if (!disk) return {};
+  std::vector<std::byte> out((*disk)->virtual_size());
+  auto s = (*disk)->read(0, out);
+  EXPECT_TRUE(s.has_value()) << s.error().what();
+  return out;
+}
+
+std::vector<std::string> our_check(io::Env& env, const std::string& path) {
+  auto disk = disk::open_image(env, path);
+  if (!disk) return {disk.error().what()};
+  return (*disk)->check();
 }
 
 }  // namespace vhdkit::testing

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "io/file.h"
 #include "test_support.h"
 
 namespace vhdkit::testing {
@@ -31,5 +32,23 @@ uint64_t file_size(const std::string& path);
 // complain (vpc has no check in qemu: the only accepted failure is that exact statement).
 void expect_same_content(const std::string& a, const std::string& b);
 void expect_tools_accept(const std::string& image);
+
+// A differencing VHD (made by our writer) over a dynamic parent (made by qemu-img) with data in every block
+// but one. The child's blocks, one per case:
+//   0 the parent's data again (release)      1 zeros where the parent has data (keep)
+//   2 its own data (keep)                    3 its first 64 KiB equal to the parent, nothing else (release)
+//   4 zeros over the parent's zero block (release)   5 the parent's data but one sector (keep)
+//   6 not allocated                          7 allocated with no sector present (release)
+struct DifferencingPair {
+  std::string parent;
+  std::string child;
+  uint64_t releasable = 4;
+};
+DifferencingPair make_differencing_pair(const TempDir& dir);
+
+// Our own reader and check (src/vhd through open_image): the whole virtual content, and the problems
+// check() finds (empty when clean). Both fail the test when the image does not open.
+std::vector<std::byte> virtual_content(io::Env& env, const std::string& path);
+std::vector<std::string> our_check(io::Env& env, const std::string& path);
 
 }  // namespace vhdkit::testing

@@ -56,6 +56,8 @@ Report compact_and_referee(const std::string& image) {
   EXPECT_EQ(file_size(orig) - file_size(image), predicted.bytes_released);
   expect_same_content(orig, image);
   expect_tools_accept(image);
+  auto problems = our_check(io::Env::posix(), image);
+  EXPECT_TRUE(problems.empty()) << problems.front();
   expect_fully_compacted(image);
   return done;
 }
@@ -103,6 +105,31 @@ TEST(VhdCompact, Disk2VhdZeroFilledFixture) {
   EXPECT_EQ(r.blocks_released, 126u);
   EXPECT_EQ(r.blocks_moved, 0u);
   EXPECT_LT(file_size(img), 1u << 20);
+}
+
+// qemu's vpc driver ignores parents, so our reader (through the parent chain) judges the child's content.
+TEST(VhdCompact, DifferencingChildKeepsItsVirtualContent) {
+  TempDir dir;
+  DifferencingPair pair = make_differencing_pair(dir);
+  io::Env& env = io::Env::posix();
+  const auto before = virtual_content(env, pair.child);
+  const std::string parent_sha = sha256(pair.parent);
+  const uint64_t size_before = file_size(pair.child);
+  Report predicted = dry_run(pair.child);
+  Report done = compact_ok(pair.child);
+  EXPECT_EQ(done.blocks_allocated_before, 7u);
+  EXPECT_EQ(done.blocks_released, pair.releasable);
+  EXPECT_EQ(done.blocks_released, predicted.blocks_released);
+  EXPECT_EQ(done.blocks_moved, predicted.blocks_moved);
+  EXPECT_EQ(file_size(pair.child), predicted.file_size_after);
+  EXPECT_EQ(size_before - file_size(pair.child), pair.releasable * (2 * kMiB + 512));
+  EXPECT_NE(done.mode_note.find("differencing"), std::string::npos) << done.mode_note;
+  EXPECT_TRUE(virtual_content(env, pair.child) == before) << "the child reads differently";
+  EXPECT_EQ(sha256(pair.parent), parent_sha);
+  auto problems = our_check(env, pair.child);
+  EXPECT_TRUE(problems.empty()) << problems.front();
+  run_ok("vhdiinfo " + q(pair.child));
+  expect_fully_compacted(pair.child);
 }
 
 TEST(VhdCompact, FullAndQuickRunAsPrezeroedAndSaySo) {
