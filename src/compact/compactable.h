@@ -41,6 +41,11 @@ class CompactableImage {
   virtual Status release(std::span<const Slot> slots) = 0;
   virtual Status relocate(std::span<const Move> moves) = 0;
   virtual Status shrink(uint64_t new_file_size) = 0;
+  // After the last step of a run that wrote (also when it stopped early): leave nothing pending (VHDX: close
+  // the log so that readers need no replay).
+  virtual Status finish() { return ok(); }
+  // Said in the report: what the format did differently (e.g. blocks kept because the image asks for it).
+  virtual std::string note() const { return {}; }
 };
 
 }  // namespace vhdkit::compact

@@ -63,6 +63,7 @@ Report initial_report(CompactableImage& image, const Options& options, const Pla
   if (image.type() == disk::DiskType::Differencing) {
     r.mode_note += "; in a differencing disk a block is released only where the parent reads the same";
   }
+  if (std::string note = image.note(); !note.empty()) r.mode_note += "; " + note;
   return r;
 }
 
@@ -105,8 +106,9 @@ Result<Report> run_compaction(CompactableImage& image, const Options& options, O
     return report;
   }
 
-  auto cancelled = [&] {
+  auto cancelled = [&]() -> Result<Report> {
     report.outcome = Outcome::Cancelled;
+    VHDKIT_TRY(image.finish());
     return report;
   };
   if (observer.stop_requested()) return cancelled();
@@ -132,6 +134,7 @@ Result<Report> run_compaction(CompactableImage& image, const Options& options, O
     VHDKIT_TRY(image.shrink(plan.new_file_size));
     set_file_size_after(report, plan.new_file_size);
   }
+  VHDKIT_TRY(image.finish());
   progress.finished();
   return report;
 }
