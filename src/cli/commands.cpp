@@ -10,6 +10,8 @@ std::vector<Command> register_commands(CLI::App& app) {
   commands.push_back(register_compare(app));
   commands.push_back(register_create(app));
   commands.push_back(register_write(app));
+  commands.push_back(register_compact(app));
+  commands.push_back(register_jobs(app));
   return commands;
 }
 

@@ -20,5 +20,7 @@ Command register_map(CLI::App& app);
 Command register_compare(CLI::App& app);
 Command register_create(CLI::App& app);
 Command register_write(CLI::App& app);
+Command register_compact(CLI::App& app);
+Command register_jobs(CLI::App& app);
 
 }  // namespace vhdkit::cli

@@ -111,6 +111,11 @@ std::string directory_of(const std::string& path) {
   return dir.empty() ? "." : dir;
 }
 
+Result<FileIdentity> File::identity() { return do_identity(); }
+Result<FileIdentity> File::do_identity() {
+  return fail(ReturnCode::NotSupported, path_, "this kind of file has no device and inode");
+}
+
 Status File::try_lock(LockMode mode) { return do_try_lock(mode); }
 Status File::unlock() { return do_unlock(); }
 

@@ -23,6 +23,18 @@ namespace vhdkit::io {
 
 enum class LockMode { Shared, Exclusive };
 
+// Which file an open File is, and who may write it: what a service checks on the file it opened (never
+// on a path that could be swapped after the check).
+struct FileIdentity {
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  uint32_t owner = 0;  // uid
+  uint32_t group = 0;  // gid
+  uint32_t mode = 0;   // permission bits and file type, as st_mode
+  bool operator==(const FileIdentity&) const = default;
+  bool same_file(const FileIdentity& o) const { return device == o.device && inode == o.inode; }
+};
+
 class File {
  public:
   virtual ~File() = default;
@@ -48,6 +60,8 @@ class File {
   Status copy_range(uint64_t from, uint64_t to, uint64_t length);
   // Bytes the host really stores for this file (st_blocks * 512): what "disk size" means in qemu-img info.
   Result<uint64_t> allocated_bytes();
+  // The opened file's identity (fstat); NotSupported for files that have none (in memory).
+  Result<FileIdentity> identity();
 
   // Advisory locks, compatible with qemu's OFD byte-range locks. try_lock never waits: a conflict is
   // InUse with a message naming the holder when it can be found.
@@ -69,6 +83,7 @@ class File {
   virtual Status do_punch_hole(uint64_t offset, uint64_t length) = 0;
   virtual Status do_copy_range(uint64_t from, uint64_t to, uint64_t length);  // default: read + write
   virtual Result<uint64_t> do_allocated_bytes() = 0;
+  virtual Result<FileIdentity> do_identity();
   virtual Status do_try_lock(LockMode mode) = 0;
   virtual Status do_unlock() = 0;
 

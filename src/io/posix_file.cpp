@@ -99,6 +99,12 @@ class PosixFile final : public File {
     return static_cast<uint64_t>(st.st_blocks) * 512;
   }
 
+  Result<FileIdentity> do_identity() override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return std::unexpected(errno_error("stat", errno));
+    return FileIdentity{st.st_dev, st.st_ino, st.st_uid, st.st_gid, st.st_mode};
+  }
+
   Status do_try_lock(LockMode mode) override {
     if (mode == LockMode::Exclusive && access_ != Access::ReadWrite)
       return fail(error(ReturnCode::InvalidState, "an exclusive lock needs the file open for writing"));

@@ -1,26 +1,15 @@
 #include "service/engine.h"
 
-#include "disk/virtual_disk.h"
+#include "compact/open_compactable.h"
 
 namespace vhdkit::service {
 namespace {
 
 class CompactionEngine final : public Engine {
  public:
+  // The compaction's own opening, read-only: it knows which formats and disk types it handles.
   Status probe(io::Env& env, const std::string& path) override {
-    {
-      VHDKIT_ASSIGN(auto file, env.open(path, io::Access::ReadOnly));
-      VHDKIT_ASSIGN(disk::Format format, disk::detect_format(*file));
-      if (format == disk::Format::Raw) {
-        return fail(ReturnCode::NotSupported, path,
-                    "not a VHD or VHDX image (no 'vhdxfile' signature, no 'conectix' footer): only dynamic and "
-                    "differencing virtual hard disks can be compacted");
-      }
-    }
-    disk::OpenOptions options;
-    options.parents = disk::ParentPolicy::Optional;
-    auto image = disk::open_image(env, path, options);
-    if (!image) return fail(image.error());
+    VHDKIT_ASSIGN(auto image, compact::open_compactable(env, path, io::Access::ReadOnly));
     return ok();
   }
 

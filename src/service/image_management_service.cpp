@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/guid.h"
+#include "service/caller.h"
 
 namespace vhdkit::service {
 namespace {
@@ -52,7 +53,7 @@ ImageManagementService::~ImageManagementService() {
   for (auto& t : workers_) t.join();
 }
 
-Status ImageManagementService::check(const CompactRequest& request) {
+Result<std::optional<io::FileIdentity>> ImageManagementService::check(const CompactRequest& request) {
   const std::string& path = request.path;
   if (path.empty()) return fail(ReturnCode::InvalidParameter, "", "Path is empty: give the image's absolute path");
   if (path.front() != '/') {
@@ -67,15 +68,19 @@ Status ImageManagementService::check(const CompactRequest& request) {
   // In place, the image must be writable by the caller and free of other writers; into a new file, it is
   // only read.
   bool in_place = request.action == compact::Action::Compact && !request.output_path;
+  io::Env& access = request.access_env ? *request.access_env : env_;
   // Read-only first: it tells a missing file, a folder and an unreadable file apart.
-  VHDKIT_ASSIGN(auto file, env_.open(path, io::Access::ReadOnly));
+  VHDKIT_ASSIGN(auto file, access.open(path, io::Access::ReadOnly, io::Creation::OpenExisting));
   if (in_place) {
-    VHDKIT_ASSIGN(file, env_.open(path, io::Access::ReadWrite));
+    VHDKIT_ASSIGN(file, access.open(path, io::Access::ReadWrite, io::Creation::OpenExisting));
   }
+  // What was opened is what gets compacted: the job refuses a path that leads elsewhere later.
+  std::optional<io::FileIdentity> checked;
+  if (auto id = file->identity()) checked = *id;
   VHDKIT_TRY(file->try_lock(in_place ? io::LockMode::Exclusive : io::LockMode::Shared));
   VHDKIT_TRY(file->unlock());
   file.reset();
-  if (auto s = engine_->probe(env_, path); !s && s.error().code() == ReturnCode::NotSupported) return s;
+  if (auto s = engine_->probe(env_, path); !s && s.error().code() == ReturnCode::NotSupported) return fail(s.error());
   if (request.output_path) {
     const std::string& out = *request.output_path;
     if (out.empty() || out.front() != '/')
@@ -83,16 +88,16 @@ Status ImageManagementService::check(const CompactRequest& request) {
     if (image_key(out) == image_key(path))
       return fail(ReturnCode::InvalidParameter, out, "the output must be a different file from the image");
   }
-  return ok();
+  return checked;
 }
 
 CompactResult ImageManagementService::CompactVirtualHardDisk(const CompactRequest& request) {
-  if (auto s = check(request); !s) {
-    return CompactResult{.return_value = s.error().code(), .job = nullptr, .message = s.error().what()};
-  }
-  std::string key = image_key(request.path);
+  auto checked = check(request);
+  if (!checked) return CompactResult{checked.error().code(), nullptr, checked.error().what()};
+  // The same file reached by two paths (hard links, symlinks, "..") is one image.
+  std::string key = *checked ? fmt::format("{}:{}", (*checked)->device, (*checked)->inode) : image_key(request.path);
   auto job = std::make_shared<Job>(Guid::random().to_string_be(), request.path, request.mode, request.action,
-                                   options_.time_before_removal);
+                                   options_.time_before_removal, request.owner);
   {
     std::lock_guard lock(mu_);
     if (stopping_) {
@@ -112,7 +117,9 @@ CompactResult ImageManagementService::CompactVirtualHardDisk(const CompactReques
     if (options_.on_job_change) job->set_listener(options_.on_job_change);
     jobs_.emplace(job->instance_id(), job);
     order_.push_back(job->instance_id());
-    queue_.emplace_back(job, request);
+    Pending pending{job, request, *checked, key};
+    pending.request.access_env = nullptr;  // the caller's Env lives only as long as the call
+    queue_.push_back(std::move(pending));
   }
   if (options_.on_job_change) options_.on_job_change(job->status());
   work_ready_.notify_one();
@@ -121,29 +128,35 @@ CompactResult ImageManagementService::CompactVirtualHardDisk(const CompactReques
 
 void ImageManagementService::work() {
   for (;;) {
-    std::shared_ptr<Job> job;
-    CompactRequest request;
+    Pending pending;
     {
       std::unique_lock lock(mu_);
       work_ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and nothing left to finish
-      std::tie(job, request) = std::move(queue_.front());
+      pending = std::move(queue_.front());
       queue_.pop_front();
     }
-    run(job, request);
+    run(pending);
     std::lock_guard lock(mu_);
-    busy_images_.erase(image_key(request.path));
+    busy_images_.erase(pending.image_key);
   }
 }
 
-void ImageManagementService::run(const std::shared_ptr<Job>& job, const CompactRequest& request) {
+void ImageManagementService::run(Pending& pending) {
+  const auto& job = pending.job;
+  const auto& request = pending.request;
   if (!job->begin()) return;  // terminated while it waited
   JobObserver observer(*job);
   compact::Options options;
   options.mode = static_cast<compact::Mode>(request.mode);
   options.action = request.action;
   options.output_path = request.output_path;
-  job->finish(engine_->compact(env_, request.path, options, &observer));
+  if (pending.checked) {
+    PinnedEnv pinned(env_, request.path, *pending.checked);
+    job->finish(engine_->compact(pinned, request.path, options, &observer));
+  } else {
+    job->finish(engine_->compact(env_, request.path, options, &observer));
+  }
 }
 
 std::vector<std::shared_ptr<Job>> ImageManagementService::jobs() {

@@ -39,6 +39,10 @@ struct CompactRequest {
   uint16_t mode = static_cast<uint16_t>(compact::Mode::Full);  // raw, so that bad values can be refused
   compact::Action action = compact::Action::Compact;
   std::optional<std::string> output_path;  // compact into a new file, leaving `path` alone
+  // Access is checked by opening through this Env (the daemon's CallerEnv: as the caller); default: the
+  // service's own Env.
+  io::Env* access_env = nullptr;
+  std::optional<uint32_t> owner;  // the caller's uid, recorded with the job
 };
 
 // The method's out-parameters: ReturnValue, and Job when one was started (ReturnValue 4096).
@@ -75,9 +79,17 @@ class ImageManagementService {
   unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
 
  private:
-  Status check(const CompactRequest& request);
+  // A job accepted and waiting for a worker, with the identity of the file that was checked.
+  struct Pending {
+    std::shared_ptr<Job> job;
+    CompactRequest request;
+    std::optional<io::FileIdentity> checked;
+    std::string image_key;
+  };
+
+  Result<std::optional<io::FileIdentity>> check(const CompactRequest& request);
   void work();
-  void run(const std::shared_ptr<Job>& job, const CompactRequest& request);
+  void run(Pending& pending);
 
   io::Env& env_;
   std::unique_ptr<Engine> engine_;
@@ -86,10 +98,10 @@ class ImageManagementService {
   std::mutex mu_;
   std::condition_variable work_ready_;
   bool stopping_ = false;
-  std::deque<std::pair<std::shared_ptr<Job>, CompactRequest>> queue_;
+  std::deque<Pending> queue_;
   std::map<std::string, std::shared_ptr<Job>> jobs_;  // by InstanceID
   std::vector<std::string> order_;                    // InstanceIDs, oldest first
-  std::set<std::string> busy_images_;                 // images with a job queued or running
+  std::set<std::string> busy_images_;                 // image_key()s with a job queued or running
   std::vector<std::thread> workers_;
 };
 

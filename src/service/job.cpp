@@ -27,8 +27,9 @@ bool is_finished(JobState s) {
 }
 
 Job::Job(std::string instance_id, std::string path, uint16_t mode, compact::Action action,
-         std::chrono::seconds time_before_removal)
+         std::chrono::seconds time_before_removal, std::optional<uint32_t> owner)
     : instance_id_(std::move(instance_id)), path_(std::move(path)) {
+  status_.owner = owner;
   status_.instance_id = instance_id_;
   status_.path = path_;
   status_.mode = mode;

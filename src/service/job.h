@@ -56,12 +56,13 @@ struct JobStatus {
   Clock::time_point time_of_last_state_change{};
   std::chrono::seconds time_before_removal{300};
   std::optional<compact::Report> report;  // once Completed or Terminated
+  std::optional<uint32_t> owner;          // uid of the caller who started it, when known
 };
 
 class Job {
  public:
   Job(std::string instance_id, std::string path, uint16_t mode, compact::Action action,
-      std::chrono::seconds time_before_removal);
+      std::chrono::seconds time_before_removal, std::optional<uint32_t> owner = std::nullopt);
   // A job read back from the job store: its fields as recorded, and never runs again.
   explicit Job(JobStatus recorded);
 

@@ -91,6 +91,7 @@ json to_json(const JobStatus& s) {
       {"DeleteOnCompletion", true},
   };
   j["Report"] = s.report ? to_json(*s.report) : json(nullptr);
+  j["Owner"] = s.owner ? json(*s.owner) : json(nullptr);
   return j;
 }
 
@@ -170,6 +171,9 @@ Result<JobStatus> job_status_from_json(const json& j) {
   VHDKIT_ASSIGN(s.time_of_last_state_change, datetime_field(j, "TimeOfLastStateChange"));
   VHDKIT_ASSIGN(milliseconds removal, interval_field(j, "TimeBeforeRemoval"));
   s.time_before_removal = std::chrono::duration_cast<std::chrono::seconds>(removal);
+  if (j.contains("Owner") && !j["Owner"].is_null()) {
+    VHDKIT_ASSIGN(s.owner, field<uint32_t>(j, "Owner"));
+  }
   if (j.contains("Report") && !j["Report"].is_null()) {
     VHDKIT_ASSIGN(s.report, report_from_json(j["Report"]));
   }

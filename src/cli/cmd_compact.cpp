@@ -1,0 +1,242 @@
+// vhdkit compact [--mode M] [--output NEW] [--dry-run] [--json] [--log FILE] [--service[=SOCKET]] PATH...
+// What the reference's sample clients do, for each path in turn: call CompactVirtualHardDisk, poll the job
+// printing "In progress... N% completed." (a progress bar on a terminal), print ErrorCode and
+// ErrorDescription when it fails; then a summary with each image's size before and after.
+#include <signal.h>
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/console.h"
+#include "cli/job_client.h"
+#include "compact/compact.h"
+#include "service/job_json.h"
+
+namespace vhdkit::cli {
+namespace {
+
+using namespace std::chrono_literals;
+using Json = nlohmann::ordered_json;
+
+// Set by the SIGINT handler; a lock-free atomic store is async-signal-safe. The polling loop turns it into
+// RequestStateChange(Terminate), so the job stops at its next safe point and leaves a valid image.
+std::atomic<bool> g_interrupted{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+extern "C" void on_sigint(int) { g_interrupted.store(true); }
+
+void catch_interrupts() {
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;  // a second Ctrl-C kills at once (the write order keeps the image valid)
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+}
+
+struct CompactArgs {
+  std::vector<std::string> paths;
+  std::string mode = "full";
+  std::optional<std::string> output;
+  bool dry_run = false;
+  bool json = false;
+  std::optional<std::string> log;
+  std::string service_socket;
+  CLI::Option* service_flag = nullptr;
+  bool use_service() const { return service_flag && service_flag->count() > 0; }
+};
+
+// What happened to one image, for the summary and --json.
+struct Outcome {
+  std::string path;
+  ReturnCode return_value = ReturnCode::Failed;
+  std::string message;
+  std::optional<service::JobStatus> job;
+  bool succeeded() const { return job && job->state == service::JobState::Completed; }
+  int exit_status() const {
+    if (succeeded()) return 0;
+    if (!job) return vhdkit::exit_status(return_value);
+    if (job->state == service::JobState::Terminated) return 130;
+    return job->error_code ? vhdkit::exit_status(static_cast<ReturnCode>(job->error_code)) : 1;
+  }
+};
+
+// "40.0 MiB (41943040 bytes)" would be long in a summary: one decimal in MiB says enough.
+std::string human_size(uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); }
+
+std::string bar(const std::string& path, uint16_t percent) {
+  constexpr int kWidth = 30;
+  int filled = percent * kWidth / 100;
+  return fmt::format("{} [{}{}] {:3}%", std::filesystem::path(path).filename().string(), std::string(filled, '#'),
+                     std::string(kWidth - filled, '.'), percent);
+}
+
+// Polls the job until it ends, showing progress; turns Ctrl-C into a terminate request.
+Result<service::JobStatus> follow(JobClient& client, const std::string& id, const std::string& path,
+                                  Console& console, bool quiet) {
+  auto last_line = std::chrono::steady_clock::now() - 1h;
+  bool terminate_sent = false;
+  for (;;) {
+    VHDKIT_ASSIGN(service::JobStatus s, client.status(id));
+    if (service::is_finished(s.state)) return s;
+    if (g_interrupted.load() && !terminate_sent) {
+      terminate_sent = true;
+      client.request_state_change(id, service::RequestedState::Terminate);
+      if (!quiet) console.line("Interrupted: stopping at the next safe point (the image stays valid)...");
+    }
+    auto now = std::chrono::steady_clock::now();
+    std::string progress = fmt::format("In progress... {}% completed.", s.percent_complete);
+    if (now - last_line >= 1s) {
+      last_line = now;
+      if (quiet) {
+      } else if (console.is_terminal()) {
+        console.log_only(progress);
+      } else {
+        console.line(progress);
+      }
+    }
+    if (!quiet && console.is_terminal()) console.redraw(bar(path, s.percent_complete));
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
+void print_result(const Outcome& o, Console& console) {
+  if (!o.job) {
+    // The C# sample's wording, with the reference's name for the value and our reason.
+    console.line(fmt::format("Compact {} returned error {} ({}): {}", o.path, static_cast<uint32_t>(o.return_value),
+                             describe(o.return_value), o.message));
+    return;
+  }
+  const auto& s = *o.job;
+  if (o.succeeded() && s.report && s.report->dry_run) {
+    console.line(fmt::format("{}: compaction would release {} ({} -> {}); dry run, nothing written", o.path,
+                             human_size(s.report->bytes_released), human_size(s.report->file_size_before),
+                             human_size(s.report->file_size_after)));
+  } else if (o.succeeded()) {
+    std::string sizes;
+    if (s.report) {
+      sizes = fmt::format(": {} -> {} ({} released)", human_size(s.report->file_size_before),
+                          human_size(s.report->file_size_after), human_size(s.report->bytes_released));
+    }
+    console.line(fmt::format("{} was compacted successfully{}", o.path, sizes));
+  } else {
+    console.line(fmt::format("Unable to compact {}", o.path));
+    console.line(fmt::format("ErrorCode:{}", s.error_code));
+    console.line(fmt::format("ErrorDescription:{}", s.error_description));
+  }
+  if (s.report && !s.report->mode_note.empty()) console.line(fmt::format("Note: {}", s.report->mode_note));
+}
+
+std::string summary_line(const Outcome& o) {
+  if (!o.job) return fmt::format("  {}: not started, {} ({})", o.path, static_cast<uint32_t>(o.return_value),
+                                 describe(o.return_value));
+  const auto& s = *o.job;
+  std::string sizes = s.report ? fmt::format("{} -> {}", human_size(s.report->file_size_before),
+                                             human_size(s.report->file_size_after))
+                               : "size unchanged";
+  std::string what = std::string(service::to_string(s.state));
+  if (s.state == service::JobState::Exception) what += fmt::format(", ErrorCode {}", s.error_code);
+  if (s.report && s.report->dry_run) what += ", dry run";
+  return fmt::format("  {}: {} ({})", o.path, sizes, what);
+}
+
+Json json_outcome(const Outcome& o) {
+  Json j;
+  j["Path"] = o.path;
+  j["ReturnValue"] = static_cast<uint32_t>(o.return_value);
+  if (!o.message.empty()) j["Message"] = o.message;
+  j["Job"] = o.job ? Json(service::to_json(*o.job)) : Json(nullptr);
+  j["Succeeded"] = o.succeeded();
+  return j;
+}
+
+int run_compact(const CompactArgs& args) {
+  auto console = Console::open(args.log);
+  if (!console) {
+    fmt::print(stderr, "{}\n", console.error().what());
+    return exit_status(console.error().code());
+  }
+  if (args.output && args.paths.size() != 1) {
+    fmt::print(stderr, "vhdkit: --output takes one image, and {} were given\n", args.paths.size());
+    return exit_status(ReturnCode::InvalidParameter);
+  }
+  auto mode = compact::mode_from_string(args.mode);
+  std::unique_ptr<JobClient> client = args.use_service() ? service_job_client(args.service_socket) : local_job_client();
+  catch_interrupts();
+
+  std::vector<Outcome> outcomes;
+  for (const auto& given : args.paths) {
+    if (g_interrupted.load()) break;
+    service::CompactRequest request;
+    request.path = std::filesystem::absolute(given).lexically_normal().string();
+    request.mode = static_cast<uint16_t>(*mode);
+    request.action = args.dry_run ? compact::Action::DryRun : compact::Action::Compact;
+    if (args.output) request.output_path = std::filesystem::absolute(*args.output).lexically_normal().string();
+
+    Outcome o;
+    o.path = request.path;
+    auto started = client->compact(request);
+    o.return_value = started.return_value;
+    o.message = started.message;
+    if (started.return_value == ReturnCode::JobStarted) {
+      auto s = follow(*client, started.job, request.path, *console, args.json);
+      if (s) {
+        o.job = *s;
+      } else {
+        o.return_value = s.error().code();
+        o.message = s.error().what();
+      }
+    }
+    if (!args.json) print_result(o, *console);
+    outcomes.push_back(std::move(o));
+  }
+
+  bool all = outcomes.size() == args.paths.size() &&
+             std::all_of(outcomes.begin(), outcomes.end(), [](const Outcome& o) { return o.succeeded(); });
+  if (args.json) {
+    Json report;
+    Json images = Json::array();
+    for (const auto& o : outcomes) images.push_back(json_outcome(o));
+    report["Images"] = images;
+    report["Succeeded"] = all;
+    std::string text = report.dump(4);
+    fmt::print("{}\n", text);
+    console->log_only(text);
+  } else {
+    console->line("Summary:");
+    for (const auto& o : outcomes) console->line(summary_line(o));
+    for (size_t i = outcomes.size(); i < args.paths.size(); ++i)
+      console->line(fmt::format("  {}: not started (interrupted)", args.paths[i]));
+  }
+  if (all) return 0;
+  for (const auto& o : outcomes)
+    if (!o.succeeded()) return o.exit_status();
+  return 130;  // interrupted before some images were reached
+}
+
+}  // namespace
+
+Command register_compact(CLI::App& app) {
+  auto args = std::make_shared<CompactArgs>();
+  auto* sub = app.add_subcommand("compact", "Compact VHD/VHDX images in place (CompactVirtualHardDisk)");
+  sub->add_option("--mode", args->mode, "full, quick, prezeroed, retrim or pretrimmed (default full)")
+      ->check([](const std::string& m) {
+        return compact::mode_from_string(m) ? std::string() : "not a mode: full, quick, prezeroed, retrim, pretrimmed";
+      });
+  sub->add_option("--output", args->output, "Write the compacted image here and leave PATH unchanged");
+  sub->add_flag("--dry-run", args->dry_run, "Say what compaction would release, write nothing");
+  sub->add_flag("--json", args->json, "Print the final report as JSON");
+  sub->add_option("--log", args->log, "Append every printed line to this file");
+  // A flag that takes its value only as --service=SOCKET, so that `--service disk.vhd` keeps the path.
+  args->service_flag = sub->add_flag("--service{" + std::string(kDefaultSocket) + "}", args->service_socket,
+                                     "Ask vhdkitd to do it (--service=SOCKET; default " + std::string(kDefaultSocket) + ")");
+  sub->add_option("PATH", args->paths, "Images, compacted one after another")->required();
+  return {sub, [args] { return run_compact(*args); }};
+}
+
+}  // namespace vhdkit::cli
