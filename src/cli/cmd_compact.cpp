@@ -14,6 +14,8 @@
 #include "cli/commands.h"
 #include "cli/console.h"
 #include "cli/job_client.h"
+#include "cli/json_output.h"
+#include "cli/sizes.h"
 #include "compact/compact.h"
 #include "service/job_json.h"
 
@@ -21,7 +23,6 @@ namespace vhdkit::cli {
 namespace {
 
 using namespace std::chrono_literals;
-using Json = nlohmann::ordered_json;
 
 // Set by the SIGINT handler; a lock-free atomic store is async-signal-safe. The polling loop turns it into
 // RequestStateChange(Terminate), so the job stops at its next safe point and leaves a valid image.
@@ -65,9 +66,6 @@ struct Outcome {
     return job->error_code ? vhdkit::exit_status(static_cast<ReturnCode>(job->error_code)) : 1;
   }
 };
-
-// "40.0 MiB (41943040 bytes)" would be long in a summary: one decimal in MiB says enough.
-std::string human_size(uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); }
 
 std::string bar(const std::string& path, uint16_t percent) {
   constexpr int kWidth = 30;
