@@ -159,6 +159,15 @@ void ImageManagementService::run(Pending& pending) {
   }
 }
 
+bool ImageManagementService::is_busy(const std::string& path) {
+  std::string key = image_key(path);
+  if (auto file = env_.open(path, io::Access::ReadOnly, io::Creation::OpenExisting)) {
+    if (auto id = (*file)->identity()) key = fmt::format("{}:{}", id->device, id->inode);
+  }
+  std::lock_guard lock(mu_);
+  return busy_images_.contains(key);
+}
+
 std::vector<std::shared_ptr<Job>> ImageManagementService::jobs() {
   remove_expired();
   std::lock_guard lock(mu_);

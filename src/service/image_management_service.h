@@ -76,6 +76,9 @@ class ImageManagementService {
   // Drops finished jobs whose TimeBeforeRemoval has passed; returns their ids.
   std::vector<std::string> remove_expired();
 
+  // Does a job of this service hold the image (queued or running)?
+  bool is_busy(const std::string& path);
+
   unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
 
  private:

@@ -1,0 +1,37 @@
+// GetVirtualHardDiskState and ValidateVirtualHardDisk: the two read-only methods vhdkitd offers beside
+// CompactVirtualHardDisk. Both run at once (no job) and never write.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "io/file.h"
+#include "service/engine.h"
+
+namespace vhdkit::service {
+
+// Msvm_VirtualHardDiskState's fields, filled from a dry run of the compaction.
+struct VirtualHardDiskState {
+  uint64_t file_size = 0;
+  bool in_use = false;  // another program, or a job of this service, has the image open for writing
+  // The rest is known only when the image is not in use:
+  std::optional<uint64_t> min_internal_size;          // the file size compaction would reach (dry run)
+  std::optional<uint32_t> physical_sector_size;
+  std::optional<uint32_t> alignment;                  // 1: every data block starts on a 4 KiB boundary
+  std::optional<uint32_t> fragmentation_percentage;   // allocated blocks compaction would release or move
+};
+
+struct Validation {
+  bool valid = false;
+  std::vector<std::string> problems;  // sentences naming the structure, empty when valid
+};
+
+// `access` opens as the caller (for the access check); `env` is the service's own. `busy` says whether a
+// job of the service holds the image.
+Result<VirtualHardDiskState> get_virtual_hard_disk_state(io::Env& access, io::Env& env, Engine& engine,
+                                                         const std::string& path, bool busy);
+Result<Validation> validate_virtual_hard_disk(io::Env& access, io::Env& env, const std::string& path);
+
+}  // namespace vhdkit::service
