@@ -3,12 +3,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdio>
 
 #include <filesystem>
 
 #include "compact/compact.h"
 #include "compact/open_compactable.h"
+#include "background_process.h"
 #include "images.h"
 
 namespace vhdkit::testing {
@@ -256,27 +256,19 @@ TEST(VhdCompact, OutputWritesACompactedCopyAndLeavesTheSource) {
   expect_tools_accept(*o.output_path);
 }
 
-// qemu-io with the image open, reading commands from a pipe: it holds qemu's locks until the pipe closes.
+// qemu-io with the image open, reading commands from a pipe: it holds qemu's locks until its input closes.
+// Whether it holds them yet is read from /proc/locks: probing with another qemu would take a shared lock
+// that makes qemu-io's own open fail when the two race.
 class QemuIoHolder {
  public:
-  explicit QemuIoHolder(const std::string& image) {
-    pipe_ = ::popen(("exec qemu-io -f vpc " + q(image) + " > /dev/null 2>&1").c_str(), "w");
-    EXPECT_NE(pipe_, nullptr);
-    // Wait until it holds the image (qemu-img then cannot take its lock).
-    for (int i = 0; i < 100; ++i) {
-      if (run("qemu-img info -f vpc " + q(image)).status != 0) return;
-      ::usleep(50 * 1000);
-    }
-    ADD_FAILURE() << "qemu-io never took its lock on " << image;
+  explicit QemuIoHolder(const std::string& image)
+      : process_(std::make_unique<BackgroundProcess>(std::vector<std::string>{"qemu-io", "-f", "vpc", image})) {
+    EXPECT_TRUE(wait_until([&] { return file_is_locked(image); })) << "qemu-io never took its lock on " << image;
   }
-  ~QemuIoHolder() { release(); }
-  void release() {
-    if (pipe_) ::pclose(pipe_);  // end of input: qemu-io quits, and pclose waits for it
-    pipe_ = nullptr;
-  }
+  void release() { process_.reset(); }  // end of input: qemu-io quits, and the process is waited for
 
  private:
-  FILE* pipe_ = nullptr;
+  std::unique_ptr<BackgroundProcess> process_;
 };
 
 TEST(VhdCompact, RefusedWhileQemuHoldsTheImageWorksAfterItExits) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "background_process.h"
 #include "child_process.h"
 #include "service_images.h"
 
@@ -153,7 +154,7 @@ TEST(CliCompact, ImageHeldByQemuIsInUse) {
   std::string before = sha256(a);
   // qemu-io keeps the image open (and locked) while it waits for commands on its standard input.
   ChildProcess holder({"/usr/bin/qemu-io", "-f", "vpc", a}, "", Stdin::OpenPipe);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(wait_until([&] { return file_is_locked(a); })) << "qemu-io never took its lock";
   RunResult r = run(q(vhdkit()) + " compact " + q(a));
   EXPECT_EQ(r.status, 5) << r.out << r.err;  // System is in use
   EXPECT_NE(r.out.find("returned error 32774 (System is in use)"), std::string::npos) << r.out;

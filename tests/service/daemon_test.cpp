@@ -8,6 +8,7 @@
 #include <atomic>
 #include <thread>
 
+#include "background_process.h"
 #include "daemon_fixture.h"
 #include "io/file.h"
 #include "service/caller.h"
@@ -120,7 +121,7 @@ TEST(Daemon, EveryReturnCodeIsProvoked) {
     std::string held = make_dynamic_vhd(dir, "held.vhd", "DZ");
     std::string sha = sha256(held);
     ChildProcess qemu({"/usr/bin/qemu-io", "-f", "vpc", held}, "", Stdin::OpenPipe);
-    std::this_thread::sleep_for(500ms);
+    ASSERT_TRUE(wait_until([&] { return file_is_locked(held); })) << "qemu-io never took its lock";
     json r = d.compact(held);
     EXPECT_EQ(r["ReturnValue"], 32774) << r.dump();
     EXPECT_EQ(sha256(held), sha);
