@@ -26,7 +26,9 @@ class CompactableImage {
   // The image's own host file (locks are taken on it, so that they cover the descriptor that writes).
   virtual io::File& file() = 0;
 
-  // Slots of every allocated block (verdict Keep), fixed metadata, slot size, alignment, trailer, file size.
+  // Slots of every block that holds file space, fixed metadata, alignment, trailer, file size. A slot the
+  // format can release without reading it comes with the verdict Release (VHDX: a ZERO or UNMAPPED block
+  // that still names file space); the others come as Keep, and the zero scan asks classify() about them.
   virtual Result<PlanInput> layout() = 0;
 
   // Release when dropping the block keeps the virtual content the same: all zeros in a dynamic disk, or

@@ -77,19 +77,24 @@ void set_file_size_after(Report& r, uint64_t size) {
 Result<Report> run_compaction(CompactableImage& image, const Options& options, Observer& observer) {
   VHDKIT_ASSIGN(PlanInput layout, image.layout());
   Report report = initial_report(image, options, layout);
-  Progress progress(observer, layout.slots.size() * layout.slot_size);
+  // Slots that come with the verdict Release need no reading (the format knows they hold no data).
+  uint64_t scan_bytes = 0;
+  for (const Slot& slot : layout.slots)
+    if (slot.verdict == Verdict::Keep) scan_bytes += slot.length;
+  Progress progress(observer, scan_bytes);
 
   // The zero scan, in file order so that the reads are sequential. Nothing is written yet, so stopping
   // here leaves the file untouched.
   std::sort(layout.slots.begin(), layout.slots.end(),
             [](const Slot& a, const Slot& b) { return a.offset < b.offset; });
   for (Slot& slot : layout.slots) {
+    if (slot.verdict == Verdict::Release) continue;
     if (observer.stop_requested()) {
       report.outcome = Outcome::Cancelled;
       return report;
     }
     VHDKIT_ASSIGN(slot.verdict, image.classify(slot));
-    progress.scanned(layout.slot_size);
+    progress.scanned(slot.length);
   }
 
   Plan plan = make_plan(layout);
@@ -117,15 +122,20 @@ Result<Report> run_compaction(CompactableImage& image, const Options& options, O
   if (!plan.releases.empty()) VHDKIT_TRY(image.release(plan.releases));
   report.blocks_released = plan.releases.size();
 
-  // (2) move, in batches: copy, flush, remap, flush.
-  progress.plan_moves(plan.moves.size() * layout.slot_size);
-  const size_t per_batch = std::max<uint64_t>(1, kMoveBatchBytes / std::max<uint64_t>(layout.slot_size, 1));
-  for (size_t i = 0; i < plan.moves.size(); i += per_batch) {
+  // (2) move, in batches of about kMoveBatchBytes: copy, flush, remap, flush.
+  uint64_t move_bytes = 0;
+  for (const Move& m : plan.moves) move_bytes += m.length;
+  progress.plan_moves(move_bytes);
+  for (size_t i = 0; i < plan.moves.size();) {
     if (observer.stop_requested()) return cancelled();
-    size_t n = std::min(per_batch, plan.moves.size() - i);
+    size_t n = 0;
+    uint64_t bytes = 0;
+    while (i + n < plan.moves.size() && (n == 0 || bytes + plan.moves[i + n].length <= kMoveBatchBytes))
+      bytes += plan.moves[i + n++].length;
     VHDKIT_TRY(image.relocate(std::span(plan.moves).subspan(i, n)));
     report.blocks_moved += n;
-    progress.moved(n * layout.slot_size);
+    progress.moved(bytes);
+    i += n;
   }
 
   // (3) shrink.

@@ -1,6 +1,7 @@
 #include "compact/open_compactable.h"
 
 #include "vhd/vhd_compaction.h"
+#include "vhdx/vhdx_compaction.h"
 
 namespace vhdkit::compact {
 
@@ -15,7 +16,7 @@ Result<std::unique_ptr<CompactableImage>> open_compactable(io::Env& env, const s
     case disk::Format::Vhd:
       return vhd::open_for_compaction(env, path, access);
     case disk::Format::Vhdx:
-      return fail(ReturnCode::NotSupported, path, "VHDX compaction is not implemented yet");
+      return vhdx::open_for_compaction(env, path, access);
     case disk::Format::Raw:
       break;
   }

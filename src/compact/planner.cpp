@@ -1,6 +1,7 @@
 #include "compact/planner.h"
 
 #include <algorithm>
+#include <map>
 
 #include "core/bytes.h"
 
@@ -10,7 +11,7 @@ namespace {
 // Byte ranges occupied before compaction by metadata and kept blocks, sorted and merged.
 std::vector<Extent> occupied_extents(const PlanInput& in, const std::vector<Slot>& kept) {
   std::vector<Extent> used = in.fixed;
-  for (const Slot& s : kept) used.push_back({s.offset, in.slot_size});
+  for (const Slot& s : kept) used.push_back({s.offset, s.length});
   std::sort(used.begin(), used.end(), [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
   std::vector<Extent> merged;
   for (const Extent& e : used) {
@@ -58,28 +59,33 @@ Plan make_plan(const PlanInput& in) {
 
   const uint64_t align = std::max<uint64_t>(in.alignment, 1);
   std::vector<Extent> gaps = gaps_between(occupied_extents(in, kept));
-  size_t first = 0;  // gaps before this one cannot hold a slot (they only ever shrink)
-  auto fits = [&](const Extent& g) { return round_up(g.offset, align) + in.slot_size <= g.end(); };
+  // Per slot length, the gaps before this index cannot hold such a slot (gaps only ever shrink).
+  std::map<uint64_t, size_t> first_fit;
+  auto lowest_gap_for = [&](uint64_t length) {
+    size_t& first = first_fit[length];
+    while (first < gaps.size() && round_up(gaps[first].offset, align) + length > gaps[first].end()) ++first;
+    return first;
+  };
 
   uint64_t end = 0;
   for (const Extent& f : in.fixed) end = std::max(end, f.end());
   bool moving = true;
   for (auto it = kept.rbegin(); it != kept.rend(); ++it) {
-    Slot& s = *it;
+    const Slot& s = *it;
     if (moving) {
-      while (first < gaps.size() && !fits(gaps[first])) ++first;
-      uint64_t to = first < gaps.size() ? round_up(gaps[first].offset, align) : s.offset;
-      if (first < gaps.size() && to + in.slot_size <= s.offset) {
-        plan.moves.push_back({s.block, s.offset, to});
-        Extent& g = gaps[first];
-        g.length = g.end() - (to + in.slot_size);
-        g.offset = to + in.slot_size;
-        end = std::max(end, to + in.slot_size);
+      size_t g = lowest_gap_for(s.length);
+      uint64_t to = g < gaps.size() ? round_up(gaps[g].offset, align) : s.offset;
+      if (g < gaps.size() && to + s.length <= s.offset) {
+        plan.moves.push_back({s.block, s.offset, to, s.length});
+        Extent& gap = gaps[g];
+        gap.length = gap.end() - (to + s.length);
+        gap.offset = to + s.length;
+        end = std::max(end, to + s.length);
         continue;
       }
-      moving = false;  // no hole below this block, so none below any lower block either
+      moving = false;  // the end of the file stays at or above this block: moving lower ones gains nothing
     }
-    end = std::max(end, s.offset + in.slot_size);
+    end = std::max(end, s.end());
   }
   plan.new_file_size = std::min(end + in.trailer_size, in.file_size);
   return plan;

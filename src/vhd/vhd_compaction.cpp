@@ -31,13 +31,13 @@ class VhdCompaction final : public compact::CompactableImage {
 
   Result<PlanInput> layout() override {
     PlanInput in;
-    in.slot_size = image_->block_stride();
     in.trailer_size = kFooterSize;
     in.file_size = image_->metadata().file_size;
     for (const Region& r : image_->metadata().regions) in.fixed.push_back({r.offset, r.length});
     const auto& bat = image_->bat();
     for (uint64_t b = 0; b < bat.size(); ++b) {
-      if (bat[b] != kUnallocated) in.slots.push_back({b, image_->bitmap_offset(b), Verdict::Keep});
+      if (bat[b] != kUnallocated)
+        in.slots.push_back({b, image_->bitmap_offset(b), image_->block_stride(), Verdict::Keep});
     }
     in.alignment = compact::slot_alignment(in.slots);
     return in;
@@ -63,7 +63,7 @@ class VhdCompaction final : public compact::CompactableImage {
   }
 
   Status relocate(std::span<const Move> moves) override {
-    for (const Move& m : moves) VHDKIT_TRY(image_->file().copy_range(m.from, m.to, image_->block_stride()));
+    for (const Move& m : moves) VHDKIT_TRY(image_->file().copy_range(m.from, m.to, m.length));
     VHDKIT_TRY(image_->flush());
     for (const Move& m : moves) {
       VHDKIT_TRY(image_->write_bat_entry(m.block, static_cast<uint32_t>(m.to / kSectorSize)));

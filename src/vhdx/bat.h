@@ -28,6 +28,8 @@ struct BatGeometry {
   uint64_t payload_index(uint64_t block) const { return block + block / chunk_ratio; }
   uint64_t bitmap_index(uint64_t chunk) const { return chunk * (chunk_ratio + 1) + chunk_ratio; }
   bool is_bitmap_index(uint64_t index) const { return index % (chunk_ratio + 1) == chunk_ratio; }
+  // The payload block whose entry has this index (not a sector bitmap index).
+  uint64_t block_of_index(uint64_t index) const { return index - index / (chunk_ratio + 1); }
   // Logical sectors a payload block holds (= bits of the sector bitmap that describe it).
   uint64_t sectors_per_block() const { return block_size / logical_sector_size; }
 };

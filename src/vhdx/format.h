@@ -173,6 +173,10 @@ constexpr uint64_t make_bat_entry(uint8_t state, uint64_t file_offset) {
 }
 bool is_known_payload_state(uint8_t s);
 const char* payload_state_name(uint8_t s);  // "NOT_PRESENT", ..., "reserved value 4"
+// Sector bitmap bit i (2.4.2: bit 0 of byte 0 is the first sector; set: the sector's data is in this file).
+inline bool sector_bit(std::span<const std::byte> bits, uint64_t i) {
+  return (static_cast<unsigned>(bits[i / 8]) >> (i % 8)) & 1;
+}
 
 // ---- 2.6 Metadata Region ---------------------------------------------------------------------------------
 // Metadata Table Header (32 bytes): Signature (8) @0 "metadata"  Reserved (2) @8  EntryCount (2) @10 <= 2047

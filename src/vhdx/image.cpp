@@ -79,6 +79,17 @@ BlockEntry Image::sector_bitmap(uint64_t chunk) const {
   return {bat_state(bat_[index]), bat_file_offset(bat_[index])};
 }
 
+uint64_t Image::block_bitmap_offset(uint64_t block) const {
+  return sector_bitmap(block / geometry_.chunk_ratio).file_offset +
+         (block % geometry_.chunk_ratio) * (geometry_.sectors_per_block() / 8);
+}
+
+Result<Bytes> Image::block_bitmap(uint64_t block) {
+  Bytes bits(geometry_.sectors_per_block() / 8);
+  VHDKIT_TRY(read_file(block_bitmap_offset(block), bits));
+  return bits;
+}
+
 uint64_t Image::allocation_end() const {
   uint64_t end = std::max(file_size_, header().log_offset + header().log_length);
   for (const RegionEntry& r : section_.region_tables[section_.region_table_used].table.entries)

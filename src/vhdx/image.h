@@ -67,6 +67,10 @@ class Image {
   // The sector bitmap block of chunk `chunk` (covering blocks chunk*ratio .. +ratio-1): state (BitmapState
   // value) and file offset. Bit i of the bitmap describes logical sector i of the chunk.
   BlockEntry sector_bitmap(uint64_t chunk) const;
+  // Where the sector bitmap bits of payload block `block` lie in the file (one bit per logical sector,
+  // sectors_per_block() / 8 bytes; the chunk's sector bitmap block must be present), and those bits.
+  uint64_t block_bitmap_offset(uint64_t block) const;
+  Result<Bytes> block_bitmap(uint64_t block);
   // File offset of the BAT entry with index i (for building BAT updates).
   uint64_t bat_entry_offset(uint64_t index) const { return bat_region().file_offset + index * 8; }
   // What the open replayed from the log (empty when the log was clean).

@@ -166,12 +166,12 @@ class VhdxDisk final : public disk::VirtualDisk {
       } else if (e.payload_state() == PayloadState::Zero) {
         push_extent(out, {start, length, 0, true, true, false, std::nullopt});
       } else if (e.payload_state() == PayloadState::PartiallyPresent) {
-        VHDKIT_ASSIGN(Bytes bits, bitmap_of(b));
+        VHDKIT_ASSIGN(Bytes bits, image_->block_bitmap(b));
         uint32_t ls = g.logical_sector_size;
         for (uint64_t s = 0; s * ls < length;) {
-          bool present = bit(bits, s);
+          bool present = sector_bit(bits, s);
           uint64_t t = s;
-          while (t * ls < length && bit(bits, t) == present) ++t;
+          while (t * ls < length && sector_bit(bits, t) == present) ++t;
           uint64_t lo = start + s * ls, n = std::min(length, t * ls) - s * ls;
           if (present) push_extent(out, {lo, n, 0, true, false, true, e.file_offset + s * ls});
           else VHDKIT_TRY(from_parent(lo, n));
@@ -247,19 +247,6 @@ class VhdxDisk final : public disk::VirtualDisk {
     return ok();
   }
 
-  static bool bit(const Bytes& bits, uint64_t i) {
-    return (static_cast<unsigned>(bits[i / 8]) >> (i % 8)) & 1;
-  }
-
-  // The sector bitmap bits of payload block b (one bit per logical sector).
-  Result<Bytes> bitmap_of(uint64_t b) {
-    const BatGeometry& g = image_->geometry();
-    BlockEntry sb = image_->sector_bitmap(b / g.chunk_ratio);
-    Bytes bits(g.sectors_per_block() / 8);
-    VHDKIT_TRY(image_->read_file(sb.file_offset + (b % g.chunk_ratio) * bits.size(), bits));
-    return bits;
-  }
-
   Status read_parent(uint64_t voffset, std::span<std::byte> out) {
     if (!parent_)
       return fail(ReturnCode::InvalidState, path(),
@@ -278,13 +265,13 @@ class VhdxDisk final : public disk::VirtualDisk {
       case PayloadState::FullyPresent: return image_->read_file(e.file_offset + in_block, out);
       case PayloadState::Zero: std::fill(out.begin(), out.end(), std::byte{0}); return ok();
       case PayloadState::PartiallyPresent: {
-        VHDKIT_ASSIGN(Bytes bits, bitmap_of(b));
+        VHDKIT_ASSIGN(Bytes bits, image_->block_bitmap(b));
         uint32_t ls = image_->metadata().logical_sector_size;
         for (uint64_t done = 0; done < out.size();) {
           uint64_t s = (in_block + done) / ls;
-          bool present = bit(bits, s);
+          bool present = sector_bit(bits, s);
           uint64_t end = done;
-          while (end < out.size() && bit(bits, (in_block + end) / ls) == present)
+          while (end < out.size() && sector_bit(bits, (in_block + end) / ls) == present)
             end = std::min<uint64_t>(out.size(), ((in_block + end) / ls + 1) * ls - in_block);
           std::span<std::byte> part = out.subspan(done, end - done);
           if (present) VHDKIT_TRY(image_->read_file(e.file_offset + in_block + done, part));

@@ -1,7 +1,7 @@
 #include "images.h"
 
+#include <algorithm>
 #include <filesystem>
-
 #include <random>
 
 #include "disk/virtual_disk.h"
@@ -9,44 +9,69 @@
 
 namespace vhdkit::testing {
 
-void make_raw_pattern(const std::string& raw, const std::string& pattern) {
-  run_ok("truncate -s " + std::to_string(pattern.size() * 2) + "M " + q(raw));
+void make_raw_pattern(const std::string& raw, const std::string& pattern, uint64_t block) {
+  auto random_at = [&](uint64_t offset, uint64_t length) {
+    // dd counts in 512-byte sectors here, so that every offset and length of a block lands exactly.
+    run_ok("dd if=/dev/urandom of=" + q(raw) + " bs=512 seek=" + std::to_string(offset / 512) +
+           " count=" + std::to_string(length / 512) + " conv=notrunc status=none");
+  };
+  run_ok("truncate -s " + std::to_string(pattern.size() * block) + " " + q(raw));
   for (size_t i = 0; i < pattern.size(); ++i) {
-    if (pattern[i] == 'D') {
-      run_ok("dd if=/dev/urandom of=" + q(raw) + " bs=1M seek=" + std::to_string(2 * i) +
-             " count=2 conv=notrunc status=none");
-    } else if (pattern[i] == 'P') {
-      run_ok("dd if=/dev/urandom of=" + q(raw) + " bs=512 seek=" + std::to_string(i * 4096 + 2000) +
-             " count=1 conv=notrunc status=none");
+    const uint64_t start = i * block;
+    switch (pattern[i]) {
+      case 'D': random_at(start, std::min<uint64_t>(block, 2 * kMiB)); break;
+      case 'P': random_at(start + block / 2 - 512, 512); break;
+      case 'H': random_at(start, block / 2); break;
+      case 'Z': break;
+      default: ADD_FAILURE() << "unknown block kind '" << pattern[i] << "' in " << pattern;
     }
   }
 }
 
-std::string make_dynamic_vhd(const TempDir& dir, const std::string& name, const std::string& pattern) {
-  std::string raw = dir.file(name + ".raw"), vhd = dir.file(name);
-  make_raw_pattern(raw, pattern);
-  run_ok("qemu-img convert -q -f raw -S 0 -O vpc -o subformat=dynamic,force_size=on " + q(raw) + " " + q(vhd));
+namespace {
+std::string qemu_name(disk::Format format) { return format == disk::Format::Vhdx ? "vhdx" : "vpc"; }
+std::string create_options(disk::Format format, uint64_t block) {
+  return format == disk::Format::Vhdx ? "block_size=" + std::to_string(block)
+                                      : "subformat=dynamic,force_size=on";
+}
+}  // namespace
+
+std::string make_dynamic(const TempDir& dir, const std::string& name, const std::string& pattern,
+                         disk::Format format, uint64_t block) {
+  std::string raw = dir.file(name + ".raw"), image = dir.file(name);
+  make_raw_pattern(raw, pattern, block);
+  run_ok("qemu-img convert -q -f raw -S 0 -O " + qemu_name(format) + " -o " + create_options(format, block) + " " +
+         q(raw) + " " + q(image));
   std::filesystem::remove(raw);
-  return vhd;
+  return image;
 }
 
-std::string make_shuffled_vhd(const TempDir& dir, const std::string& name, const std::string& pattern,
-                              const std::vector<int>& order) {
-  std::string raw = dir.file(name + ".raw"), vhd = dir.file(name);
-  make_raw_pattern(raw, pattern);
-  run_ok("qemu-img create -q -f vpc -o subformat=dynamic,force_size=on " + q(vhd) + " " +
-         std::to_string(pattern.size() * 2) + "M");
-  std::string cmds;
+std::string make_shuffled(const TempDir& dir, const std::string& name, const std::string& pattern,
+                          const std::vector<int>& order, disk::Format format) {
+  const uint64_t block = 2 * kMiB;
+  std::string raw = dir.file(name + ".raw"), image = dir.file(name);
+  make_raw_pattern(raw, pattern, block);
+  run_ok("qemu-img create -q -f " + qemu_name(format) + " -o " + create_options(format, block) + " " + q(image) +
+         " " + std::to_string(pattern.size() * block));
   for (int b : order) {
-    // Copy block b of the raw image into the VHD; a zero block is written as explicit zeros (allocated).
-    std::string off = std::to_string(uint64_t(b) * 2 * kMiB);
+    // Copy block b of the raw image into the image; a zero block is written as explicit zeros (allocated).
+    std::string off = std::to_string(uint64_t(b) * block);
     run_ok("dd if=" + q(raw) + " of=" + q(dir.file("blk")) + " bs=1M skip=" + std::to_string(2 * b) +
            " count=2 status=none");
-    run_ok("qemu-io -f vpc -c " + q("write -s " + dir.file("blk") + " " + off + " 2M") + " " + q(vhd));
+    run_ok("qemu-io -f " + qemu_name(format) + " -c " + q("write -s " + dir.file("blk") + " " + off + " 2M") + " " +
+           q(image));
   }
   std::filesystem::remove(raw);
   std::filesystem::remove(dir.file("blk"));
-  return vhd;
+  return image;
+}
+
+std::string qemu_format(const std::string& image) {
+  auto f = io::Env::posix().open(image, io::Access::ReadOnly);
+  EXPECT_TRUE(f.has_value()) << image;
+  if (!f) return "vpc";
+  auto format = disk::detect_format(**f);
+  return format && *format == disk::Format::Vhdx ? "vhdx" : "vpc";
 }
 
 std::string keep_copy(const std::string& path) {
@@ -58,18 +83,23 @@ std::string keep_copy(const std::string& path) {
 uint64_t file_size(const std::string& path) { return std::filesystem::file_size(path); }
 
 void expect_same_content(const std::string& a, const std::string& b) {
-  RunResult r = run("qemu-img compare -f vpc -F vpc " + q(a) + " " + q(b));
+  RunResult r = run("qemu-img compare -f " + qemu_format(a) + " -F " + qemu_format(b) + " " + q(a) + " " + q(b));
   EXPECT_EQ(r.status, 0) << "qemu-img compare " << a << " " << b << ":\n" << r.out << r.err;
 }
 
-void expect_tools_accept(const std::string& image) {
-  RunResult check = run("qemu-img check -f vpc " + q(image));
-  if (check.status != 0) {
-    EXPECT_EQ(check.status, 63) << check.out << check.err;
-    EXPECT_NE(check.err.find("does not support checks"), std::string::npos) << check.err;
+void expect_tools_accept(const std::string& image, QemuReads qemu) {
+  const std::string format = qemu_format(image);
+  if (qemu != QemuReads::No) {
+    RunResult check = run("qemu-img check -f " + format + " " + q(image));
+    if (format == "vhdx" || check.status != 0) {
+      EXPECT_EQ(check.status, format == "vhdx" ? 0 : 63) << check.out << check.err;
+      if (format == "vpc") {
+        EXPECT_NE(check.err.find("does not support checks"), std::string::npos) << check.err;
+      }
+    }
+    std::string info = run_ok("qemu-img info -f " + format + " --output=json " + q(image));
+    EXPECT_NE(info.find("\"format\": \"" + format + "\""), std::string::npos) << info;
   }
-  std::string info = run_ok("qemu-img info -f vpc --output=json " + q(image));
-  EXPECT_NE(info.find("\"format\": \"vpc\""), std::string::npos) << info;
   std::string vi = run_ok("vhdiinfo " + q(image));
   EXPECT_NE(vi.find("Disk type"), std::string::npos) << vi;
 }
@@ -108,6 +138,13 @@ DifferencingPair make_differencing_pair(const TempDir& dir) {
   EXPECT_TRUE(allocated.has_value()) << allocated.error().what();
   EXPECT_TRUE(c.flush().has_value());
   return pair;
+}
+
+void recover(io::Env& env, const std::string& path) {
+  disk::OpenOptions options;
+  options.access = io::Access::ReadWrite;
+  auto disk = disk::open_image(env, path, options);
+  EXPECT_TRUE(disk.has_value()) << disk.error().what();
 }
 
 std::vector<std::byte> virtual_content(io::Env& env, const std::string& path) {

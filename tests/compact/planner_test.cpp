@@ -15,13 +15,12 @@ constexpr uint64_t kMeta = 3000;  // metadata occupies [0, 3000)
 
 PlanInput layout(std::vector<std::pair<uint64_t, Verdict>> blocks) {
   PlanInput in;
-  in.slot_size = kSlot;
   in.alignment = 1;
   in.trailer_size = 10;
   in.fixed = {{0, kMeta}};
   uint64_t end = kMeta;
   for (size_t i = 0; i < blocks.size(); ++i) {
-    in.slots.push_back({i, blocks[i].first, blocks[i].second});
+    in.slots.push_back({i, blocks[i].first, kSlot, blocks[i].second});
     end = std::max(end, blocks[i].first + kSlot);
   }
   in.file_size = end + in.trailer_size;
@@ -51,7 +50,7 @@ TEST(Planner, TailBlockMovesIntoLowestHole) {
   Plan p = make_plan(in);
   EXPECT_EQ(p.releases.size(), 2u);
   ASSERT_EQ(p.moves.size(), 1u);
-  EXPECT_EQ(p.moves[0], (Move{3, 6000, 3000}));
+  EXPECT_EQ(p.moves[0], (Move{3, 6000, 3000, kSlot}));
   EXPECT_EQ(p.new_file_size, 5010u);
 }
 
@@ -61,8 +60,8 @@ TEST(Planner, StopsWhenNoHoleLiesBelow) {
                     {6000, Verdict::Keep}, {7000, Verdict::Keep}});
   Plan p = make_plan(in);
   ASSERT_EQ(p.moves.size(), 2u);
-  EXPECT_EQ(p.moves[0], (Move{4, 7000, 3000}));
-  EXPECT_EQ(p.moves[1], (Move{3, 6000, 5000}));
+  EXPECT_EQ(p.moves[0], (Move{4, 7000, 3000, kSlot}));
+  EXPECT_EQ(p.moves[1], (Move{3, 6000, 5000, kSlot}));
   EXPECT_EQ(p.new_file_size, 6010u);
 }
 
@@ -77,11 +76,10 @@ TEST(Planner, MetadataBetweenBlocksNeverMovesAndIsNeverOverwritten) {
 
 TEST(Planner, GapAfterMetadataIsUsedAndAlignmentHolds) {
   PlanInput in;
-  in.slot_size = 4096;
   in.alignment = 4096;
   in.trailer_size = 512;
   in.fixed = {{0, 1536}};
-  in.slots = {{0, 8192, Verdict::Release}, {1, 16384, Verdict::Keep}};
+  in.slots = {{0, 8192, 4096, Verdict::Release}, {1, 16384, 4096, Verdict::Keep}};
   in.file_size = 16384 + 4096 + 512;
   Plan p = make_plan(in);
   ASSERT_EQ(p.moves.size(), 1u);
@@ -90,8 +88,8 @@ TEST(Planner, GapAfterMetadataIsUsedAndAlignmentHolds) {
 }
 
 TEST(Planner, SlotAlignmentFollowsTheWriter) {
-  EXPECT_EQ(slot_alignment({{0, 4096, Verdict::Keep}, {1, 8192, Verdict::Keep}}), 4096u);
-  EXPECT_EQ(slot_alignment({{0, 1536, Verdict::Keep}, {1, 8192, Verdict::Keep}}), 512u);
+  EXPECT_EQ(slot_alignment({{0, 4096, 512, Verdict::Keep}, {1, 8192, 512, Verdict::Keep}}), 4096u);
+  EXPECT_EQ(slot_alignment({{0, 1536, 512, Verdict::Keep}, {1, 8192, 512, Verdict::Keep}}), 512u);
   EXPECT_EQ(slot_alignment({}), 4096u);
 }
 
@@ -140,7 +138,7 @@ TEST(Planner, RandomLayoutsKeepTheInvariants) {
     // Running the planner again on the result finds nothing more to do.
     PlanInput again = in;
     again.slots.clear();
-    for (auto [b, off] : final_at) again.slots.push_back({b, off, Verdict::Keep});
+    for (auto [b, off] : final_at) again.slots.push_back({b, off, kSlot, Verdict::Keep});
     again.file_size = p.new_file_size;
     Plan p2 = make_plan(again);
     EXPECT_TRUE(p2.moves.empty()) << "round " << round;

@@ -1,0 +1,35 @@
+// The VHDX hook of the compaction engine: a dynamic or differencing VHDX seen as a CompactableImage.
+//
+// What is released ([MS-VHDX] 2.5.1.1 states):
+//   dynamic: a FULLY_PRESENT block whose data reads as zeros becomes NOT_PRESENT.
+//   differencing: a FULLY_PRESENT or PARTIALLY_PRESENT block becomes NOT_PRESENT when the child reads what the
+//     parent reads there, else ZERO when the child reads zeros there; otherwise it stays.
+//   any disk: a block in a state without data (NOT_PRESENT, UNDEFINED, ZERO, UNMAPPED) whose entry still names
+//     file space keeps its state and gives the space back (FileOffsetMB 0).
+// Sector bitmap blocks are kept, and moved like payload blocks.
+//
+// Durable steps, every metadata change through the log (write entry, flush, apply, flush), after a new
+// FileWriteGuid; the DataWriteGuid stays (the virtual content does not change, so differencing children
+// made from this disk stay valid):
+//   release: one transaction of BAT entries; then, in a differencing disk, a second one that clears the
+//     released blocks' sector bitmap bits (only once no entry can read them).
+//   relocate: copy the blocks into space no durable entry names, flush, one transaction pointing the BAT at
+//     the copies.
+//   shrink: a transaction that records the target size, truncate, flush; finish() closes the log.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "compact/compactable.h"
+#include "io/file.h"
+
+namespace vhdkit::vhdx {
+
+// Opens the VHDX at path for compaction (a differencing disk with its parent chain). Fixed disks
+// (LeaveBlockAllocated) are NotSupported; a malformed image is refused (Failed, naming the structure) before
+// anything is written, a dirty log included.
+Result<std::unique_ptr<compact::CompactableImage>> open_for_compaction(io::Env& env, const std::string& path,
+                                                                       io::Access access);
+
+}  // namespace vhdkit::vhdx
