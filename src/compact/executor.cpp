@@ -60,9 +60,6 @@ Report initial_report(CompactableImage& image, const Options& options, const Pla
   } else {
     r.mode_note = "Prezeroed: released the blocks whose data reads as zeros";
   }
-  if (image.type() == disk::DiskType::Differencing) {
-    r.mode_note += "; in a differencing disk a block is released only where the parent reads the same";
-  }
   if (std::string note = image.note(); !note.empty()) r.mode_note += "; " + note;
   return r;
 }

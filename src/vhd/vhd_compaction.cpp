@@ -71,6 +71,11 @@ class VhdCompaction final : public compact::CompactableImage {
     return image_->flush();
   }
 
+  std::string note() const override {
+    if (image_->type() != disk::DiskType::Differencing) return {};
+    return "in a differencing disk a block is released only where the parent reads the same";
+  }
+
   Status shrink(uint64_t new_file_size) override {
     VHDKIT_TRY(image_->write_footer_at(new_file_size - kFooterSize));
     VHDKIT_TRY(image_->flush());

@@ -1,6 +1,7 @@
 #include "vhdx/vhdx_compaction.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cstring>
@@ -125,9 +126,15 @@ class VhdxCompaction final : public compact::CompactableImage {
   Status finish() override { return image_.close_log(); }
 
   std::string note() const override {
-    if (retained_ == 0) return {};
-    return fmt::format("{} block{} without data (ZERO, UNMAPPED, ...) still held file space and gave it back",
-                       retained_, retained_ == 1 ? "" : "s");
+    std::vector<std::string> notes;
+    if (differencing())
+      notes.push_back("in a differencing disk a block is released where the child reads what the parent reads "
+                      "(NOT_PRESENT) or where it reads zeros (ZERO)");
+    if (retained_ != 0)
+      notes.push_back(fmt::format("{} block{} without data (ZERO, UNMAPPED, ...) still held file space and gave "
+                                  "it back",
+                                  retained_, retained_ == 1 ? "" : "s"));
+    return fmt::format("{}", fmt::join(notes, "; "));
   }
 
  private:

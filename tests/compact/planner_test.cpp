@@ -93,6 +93,24 @@ TEST(Planner, SlotAlignmentFollowsTheWriter) {
   EXPECT_EQ(slot_alignment({}), 4096u);
 }
 
+// VHDX: payload blocks and 1 MiB sector bitmap blocks. A small slot takes a hole too small for a large one;
+// a large one skips it for the next hole it fits.
+TEST(Planner, SlotsOfTwoSizesEachTakeTheLowestHoleTheyFit) {
+  PlanInput in;
+  in.alignment = 100;
+  in.fixed = {{0, 1000}};
+  in.slots = {{0, 1000, 100, Verdict::Release},  {1, 1100, 400, Verdict::Keep},
+              {2, 1500, 400, Verdict::Release},  {3, 1900, 400, Verdict::Keep},
+              {4, 2300, 400, Verdict::Keep},     {9, 2700, 100, Verdict::Keep}};
+  in.file_size = 2800;
+  Plan p = make_plan(in);
+  // Holes: [1000, 1100) and [1500, 1900). The bitmap slot at 2700 takes the small one; block 4 the large.
+  ASSERT_EQ(p.moves.size(), 2u);
+  EXPECT_EQ(p.moves[0], (Move{9, 2700, 1000, 100}));
+  EXPECT_EQ(p.moves[1], (Move{4, 2300, 1500, 400}));
+  EXPECT_EQ(p.new_file_size, 2300u);
+}
+
 // Random layouts: moves go strictly downward into space no kept block used before, never overlap each
 // other, and the resulting layout fits below the new end.
 TEST(Planner, RandomLayoutsKeepTheInvariants) {
@@ -143,6 +161,52 @@ TEST(Planner, RandomLayoutsKeepTheInvariants) {
     Plan p2 = make_plan(again);
     EXPECT_TRUE(p2.moves.empty()) << "round " << round;
     EXPECT_EQ(p2.new_file_size, p.new_file_size);
+  }
+}
+
+// Random layouts of two slot sizes (VHDX: blocks of 1-256 MiB and 1 MiB sector bitmaps): moves go strictly
+// downward into space that neither metadata nor a kept slot used before, never overlap each other, and
+// everything ends up below the new end.
+TEST(Planner, RandomLayoutsOfTwoSlotSizesKeepTheInvariants) {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 2000; ++round) {
+    const uint64_t big = 100 * (1 + rng() % 8), small = 100;
+    PlanInput in;
+    in.alignment = 100;
+    in.fixed = {{0, 1000}, {1000 + 100 * (rng() % 30), 100}};  // the second: metadata among the blocks
+    uint64_t at = 1000;
+    for (uint64_t i = 0, n = rng() % 30; i < n; ++i) {
+      uint64_t length = rng() % 5 == 0 ? small : big;
+      at += 100 * (rng() % 3);
+      bool hits_fixed = false;
+      for (const Extent& f : in.fixed) hits_fixed = hits_fixed || (at < f.end() && f.offset < at + length);
+      if (hits_fixed) at = in.fixed[1].end();
+      in.slots.push_back({i, at, length, rng() % 2 ? Verdict::Keep : Verdict::Release});
+      at += length;
+    }
+    in.file_size = std::max<uint64_t>(at, in.fixed[1].end());
+    Plan p = make_plan(in);
+
+    std::vector<Extent> before = in.fixed;
+    std::map<uint64_t, Extent> final_at;
+    for (const Slot& s : in.slots) {
+      if (s.verdict == Verdict::Release) continue;
+      before.push_back({s.offset, s.length});
+      final_at[s.block] = {s.offset, s.length};
+    }
+    std::vector<Extent> destinations;
+    for (const Move& m : p.moves) {
+      ASSERT_EQ(m.to % 100, 0u);
+      ASSERT_LE(m.to + m.length, m.from) << "round " << round;
+      for (const Extent& e : before) ASSERT_TRUE(m.to + m.length <= e.offset || e.end() <= m.to) << "round " << round;
+      for (const Extent& d : destinations) ASSERT_TRUE(m.to + m.length <= d.offset || d.end() <= m.to);
+      destinations.push_back({m.to, m.length});
+      final_at[m.block] = {m.to, m.length};
+    }
+    uint64_t end = 0;
+    for (const Extent& f : in.fixed) end = std::max(end, f.end());
+    for (const auto& [b, e] : final_at) end = std::max(end, e.end());
+    EXPECT_EQ(p.new_file_size, std::min(end, in.file_size)) << "round " << round;
   }
 }
 

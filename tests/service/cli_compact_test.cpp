@@ -74,6 +74,26 @@ TEST(CliCompact, SeveralPathsRunInTurnAndExitStatusSaysIfAllSucceeded) {
   EXPECT_NE(bad_mode.err.find("not a mode"), std::string::npos) << bad_mode.err;
 }
 
+// VHD and VHDX side by side in one run; a fixed VHDX is refused by its reference value and left alone.
+TEST(CliCompact, VhdAndVhdxInOneRun) {
+  TempDir dir;
+  std::string vhd = make_dynamic_vhd(dir, "a.vhd", "DZDZ");
+  std::string vhdx = make_dynamic_vhdx(dir, "b.vhdx", "ZDZD", 2 * kMiB);
+  std::string vhdx_orig = keep_copy(vhdx);
+  std::string fixed = dir.file("fixed.vhdx");
+  run_ok("qemu-img create -q -f vhdx -o subformat=fixed " + q(fixed) + " 8M");
+  std::string fixed_sha = sha256(fixed);
+  RunResult r = run(q(vhdkit()) + " compact " + q(vhd) + " " + q(vhdx) + " " + q(fixed));
+  EXPECT_EQ(r.status, 6) << r.out << r.err;  // Not Supported, for the fixed one
+  EXPECT_NE(r.out.find("  " + vhd + ": 8 MiB -> 4 MiB (Completed)"), std::string::npos) << r.out;
+  // qemu's VHDX: 4 MiB of structures, a 4 MiB gap, four 2 MiB blocks; compacted: the structures and two blocks.
+  EXPECT_NE(r.out.find("  " + vhdx + ": 16 MiB -> 8 MiB (Completed)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Compact " + fixed + " returned error 32770 (Not Supported)"), std::string::npos) << r.out;
+  EXPECT_EQ(sha256(fixed), fixed_sha);
+  expect_same_content(vhdx_orig, vhdx);
+  expect_tools_accept(vhdx);
+}
+
 TEST(CliCompact, JsonPrintsTheFinalReportOnly) {
   TempDir dir;
   std::string a = make_dynamic_vhd(dir, "a.vhd", "DZZD");

@@ -62,23 +62,32 @@ TEST(Daemon, CompactsAVhdAndReportsTheJob) {
   EXPECT_EQ(d.wait_job(v1["Job"])["Mode"], 0);
 }
 
-TEST(Daemon, VhdxCompactsOrSaysItIsNotSupported) {
+TEST(Daemon, CompactsAVhdxAndReportsTheJob) {
   TempDir dir;
   Daemon d(dir);
-  std::string img = dir.file("a.vhdx");
-  run_ok("qemu-img create -q -f vhdx " + q(img) + " 64M && qemu-io -f vhdx -c 'write -P 0x5a 0 4M' -c 'write -P 0 8M 8M' " + q(img));
+  std::string img = make_dynamic_vhdx(dir, "a.vhdx", "DZZDZD", 2 * kMiB);
   std::string orig = keep_copy(img);
-  json r = d.compact(img, 0);
-  if (r["ReturnValue"] == 4096) {
-    json job = d.wait_job(r["Job"]);
-    EXPECT_EQ(job["JobState"], 7) << job.dump();
-    run_ok("qemu-img check -f vhdx " + q(img));
-    run_ok("qemu-img compare -f vhdx -F vhdx " + q(orig) + " " + q(img));
-  } else {
-    EXPECT_EQ(r["ReturnValue"], 32770) << r.dump();
-    EXPECT_NE(r["Message"].get<std::string>().find("VHDX"), std::string::npos) << r.dump();
-    EXPECT_EQ(sha256(img), sha256(orig));
-  }
+  json started = d.compact(img, 4);  // Prezeroed
+  ASSERT_EQ(started["ReturnValue"], 4096) << started.dump();
+  json job = d.wait_job(started["Job"]);
+  EXPECT_EQ(job["JobState"], 7) << job.dump();
+  EXPECT_EQ(job["ErrorCode"], 0);
+  EXPECT_EQ(job["Mode"], 4);
+  EXPECT_EQ(job["Report"]["Format"], "vhdx");
+  EXPECT_EQ(job["Report"]["BlocksReleased"], 3);
+  EXPECT_EQ(job["Report"]["FileSizeAfter"], file_size(img));
+  EXPECT_LT(file_size(img), file_size(orig));
+  expect_same_content(orig, img);
+  expect_tools_accept(img);
+
+  // A fixed VHDX is refused at once (Not Supported), untouched.
+  std::string fixed = dir.file("fixed.vhdx");
+  run_ok("qemu-img create -q -f vhdx -o subformat=fixed " + q(fixed) + " 8M");
+  std::string sha = sha256(fixed);
+  json refused = d.compact(fixed);
+  EXPECT_EQ(refused["ReturnValue"], 32770) << refused.dump();
+  EXPECT_NE(refused.dump().find("LeaveBlockAllocated"), std::string::npos) << refused.dump();
+  EXPECT_EQ(sha256(fixed), sha);
 }
 
 TEST(Daemon, EveryReturnCodeIsProvoked) {
