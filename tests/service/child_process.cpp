@@ -2,17 +2,41 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <stdexcept>
+#include <string_view>
 
 namespace vhdkit::testing {
+namespace {
 
-ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& stderr_path, Stdin in) {
+constexpr std::string_view kEraseLine = "\033[K";
+
+// A new pseudo-terminal as a pipe would be: fds[0] the end we read, fds[1] the program's standard output.
+// Output processing is off, so that the program's bytes arrive as it wrote them (no \n -> \r\n).
+void open_terminal(int fds[2]) {
+  int ours = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (ours < 0 || ::grantpt(ours) != 0 || ::unlockpt(ours) != 0) throw std::runtime_error("posix_openpt failed");
+  int theirs = ::open(::ptsname(ours), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  termios t{};
+  if (theirs < 0 || ::tcgetattr(theirs, &t) != 0) throw std::runtime_error("cannot open the pseudo-terminal");
+  t.c_oflag &= ~static_cast<tcflag_t>(OPOST);
+  ::tcsetattr(theirs, TCSANOW, &t);
+  fds[0] = ours;
+  fds[1] = theirs;
+}
+
+}  // namespace
+
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& stderr_path, Stdin in, Stdout out)
+    : terminal_(out == Stdout::Terminal) {
   int fds[2], ins[2] = {-1, -1};
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  if (terminal_) open_terminal(fds);
+  else if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   if (in == Stdin::OpenPipe && ::pipe2(ins, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -49,10 +73,15 @@ ChildProcess::~ChildProcess() {
 std::optional<std::string> ChildProcess::read_line(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    auto nl = pending_.find('\n');
+    auto nl = terminal_ ? pending_.find_first_of("\r\n") : pending_.find('\n');
     if (nl != std::string::npos) {
       std::string line = pending_.substr(0, nl);
       pending_.erase(0, nl + 1);
+      if (terminal_) {
+        for (auto at = line.find(kEraseLine); at != std::string::npos; at = line.find(kEraseLine))
+          line.erase(at, kEraseLine.size());
+        if (line.empty()) continue;
+      }
       lines_.push_back(line);
       return line;
     }
@@ -68,6 +97,8 @@ std::optional<std::string> ChildProcess::read_line(std::chrono::milliseconds tim
       continue;
     }
     pending_.append(buf, static_cast<size_t>(n));
+    // A redraw ends with no line end (the next one starts with \r): on a terminal, what arrived is a line.
+    if (terminal_ && pending_.back() != '\n') pending_ += '\r';
   }
 }
 

@@ -14,12 +14,17 @@ namespace vhdkit::testing {
 
 // Standard input: /dev/null, or a pipe the test keeps open (a program reading commands waits on it).
 enum class Stdin { Null, OpenPipe };
+// Standard output: a pipe, or a pseudo-terminal (the program sees a terminal: `vhdkit compact` then redraws
+// its progress bar every 100 ms instead of printing a line a second). On a terminal, a carriage return ends a
+// line too, and so does the end of what one read returns (a redraw has no line end; it is written whole);
+// the erase-line sequence (ESC [ K) and empty lines are dropped, so that each redraw reads as a line.
+enum class Stdout { Pipe, Terminal };
 
 class ChildProcess {
  public:
   // argv[0] is the program's path. stderr goes to `stderr_path` when given (else inherited).
   explicit ChildProcess(const std::vector<std::string>& argv, const std::string& stderr_path = "",
-                        Stdin in = Stdin::Null);
+                        Stdin in = Stdin::Null, Stdout out = Stdout::Pipe);
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
@@ -42,6 +47,7 @@ class ChildProcess {
   pid_t pid_ = -1;
   int out_ = -1;
   int in_ = -1;
+  bool terminal_ = false;
   std::string pending_;
   std::vector<std::string> lines_;
   std::optional<int> status_;

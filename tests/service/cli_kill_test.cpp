@@ -1,0 +1,270 @@
+// SIGKILL the real `vhdkit compact` at several points of an in-place compaction, each time on a fresh copy
+// of the same image, and prove what Hyper-V promises ("can be safely interrupted and re-run"): after each
+// kill the image passes qemu-img check, reads the same as before, passes `vhdkit check`, and compacting it
+// again finishes at the size an undisturbed run reaches, still reading the same.
+//
+// Where the kills land: the zero scan fills the first two thirds of the progress bar and writes nothing;
+// at 66% the scan is done and the writes begin (release, then the moves in batches of 256 MiB, then the
+// shrink). With less than one batch to move the bar goes from 66% to 99% in one step, and 99% is held
+// until the end, so no run here shows 70% or 90% while it moves: the kills inside the move phase wait for
+// 66% and then a fraction of the time the undisturbed run spent after 66%. Each kill is then placed by
+// what it left in the file: nothing written, part-way through the writes, or shrunk.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <random>
+#include <regex>
+#include <thread>
+
+#include "child_process.h"
+#include "images.h"
+
+namespace vhdkit::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Who compares virtual contents: qemu-img where qemu reads the image and all it depends on; `vhdkit
+// compare` for a VHD child, whose parent qemu's vpc driver ignores.
+enum class Referee { Qemu, Vhdkit };
+
+struct ImageCase {
+  std::string name;
+  std::function<std::string(const TempDir&)> make;  // makes the image in the folder, returns its path
+  std::string qemu_format;                           // qemu-img -f
+  Referee compare = Referee::Qemu;
+};
+
+// 80 blocks of 2 MiB. In the lower 48, zero blocks interleave with blocks that hold one sector of data
+// (they stay where they are); above them, 32 blocks of random data, which the compaction moves into the
+// holes of the zero blocks it releases (64 MiB of copying).
+std::string dynamic_vhd(const TempDir& dir) {
+  std::string pattern;
+  for (int i = 0; i < 12; ++i) pattern += "ZPZZ";
+  return make_dynamic_vhd(dir, "dynamic.vhd", pattern + std::string(32, 'D'));
+}
+
+// A differencing VHD of 96 blocks made by `vhdkit create` and `vhdkit write` over a dynamic parent with one
+// sector of data in each of blocks 0-31 and zeros above. The child holds the parent's content again in
+// blocks 0-31 except every fourth, zeros over the parent's zeros in 32-63, and in every other block its own
+// data (each block a byte of its own, so that a block mapped to another one's place shows). Compaction
+// releases the 56 blocks that read the same without the child and moves the 32 blocks from the top into
+// their holes (64 MiB of copying).
+std::string differencing_vhd(const TempDir& dir) {
+  const std::string parent = make_dynamic_vhd(dir, "parent.vhd", std::string(32, 'P') + std::string(64, 'Z'));
+  const std::string child = dir.file("child.vhd"), parent_raw = dir.file("parent.raw");
+  const std::string vhdkit = q(vhdkit_bin());
+  run_ok("qemu-img convert -q -f vpc -O raw " + q(parent) + " " + q(parent_raw));
+  run_ok(vhdkit + " create --parent " + q(parent) + " " + q(child));
+  run_ok(vhdkit + " write " + q(child) + " 0 --from " + q(parent_raw));
+  std::filesystem::remove(parent_raw);
+  std::vector<uint64_t> own;
+  for (uint64_t b = 0; b < 32; b += 4) own.push_back(b);
+  for (uint64_t b = 64; b < 96; ++b) own.push_back(b);
+  for (uint64_t b : own) {
+    run_ok(vhdkit + " write " + q(child) + " " + std::to_string(b * 2 * kMiB) + " --pattern " +
+           std::to_string(0x20 + b) + " --length 2M");
+  }
+  return child;
+}
+
+void PrintTo(const ImageCase& c, std::ostream* os) { *os << c.name; }
+
+// A VHDX line will want one more step: a kill may leave log entries to replay, and until a writer opens the
+// file qemu-img refuses to open it read-only and `vhdkit check` names the log as a problem.
+const std::vector<ImageCase> kImageCases = {
+    {"DynamicVhd", dynamic_vhd, "vpc", Referee::Qemu},
+    {"DifferencingVhd", differencing_vhd, "vpc", Referee::Vhdkit},
+};
+
+constexpr int kAfterRandomDelay = -1;
+constexpr int kScanDone = 66;
+constexpr int kMovesDone = 99;
+
+struct KillPoint {
+  std::string name;
+  int percent;           // kill once the bar shows at least this (kAfterRandomDelay: 0-20 ms after the start)
+  double move_fraction;  // and then only after this fraction of the undisturbed run's time after 66%
+};
+
+const std::vector<KillPoint> kKillPoints = {
+    {"a random delay after the start", kAfterRandomDelay, 0},
+    {"the first progress", 0, 0},
+    {">= 40%", 40, 0},
+    {">= 66% (scan done)", kScanDone, 0},
+    {">= 66%, then 1/3 of the move phase", kScanDone, 1.0 / 3},
+    {">= 66%, then 2/3 of the move phase", kScanDone, 2.0 / 3},
+    {">= 90% (99% is shown once the moves are done)", 90, 0},
+};
+
+// What a run of `vhdkit compact` showed before it ended.
+struct Observed {
+  int status = -1;
+  bool killed = false;
+  int last_percent = -1;                         // the last progress shown before the kill (or the end)
+  Clock::duration killed_at{};                   // since the start
+  std::optional<Clock::duration> scan_done_at;   // when the bar first showed 66% or more
+  std::optional<Clock::duration> moves_done_at;  // and 99%
+  Clock::duration ended_at{};
+};
+
+double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// The percentage a redraw of the progress bar shows ("name [####......]  40%"), -1 for other lines.
+int percent_of(const std::string& line) {
+  static const std::regex bar(R"(\[[#.]*\] +(\d+)%$)");
+  std::smatch m;
+  return std::regex_search(line, m, bar) ? std::stoi(m[1]) : -1;
+}
+
+// Runs `vhdkit compact IMAGE` on a terminal and SIGKILLs it at `point` (never, when null). On a terminal
+// the bar is redrawn every 100 ms; without one a progress line comes once a second, too seldom for a run
+// of half a second.
+Observed compact(const std::string& image, const KillPoint* point, Clock::duration move_phase, std::mt19937_64& rng) {
+  Observed r;
+  const auto start = Clock::now();
+  ChildProcess p({vhdkit_bin(), "compact", image}, "", Stdin::Null, Stdout::Terminal);
+  auto kill = [&] {
+    r.killed_at = Clock::now() - start;
+    p.signal(SIGKILL);
+    r.killed = true;
+  };
+  if (point && point->percent == kAfterRandomDelay) {
+    std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(0, 20000)(rng)));
+    kill();
+  }
+  while (!r.killed) {
+    auto line = p.read_line();
+    if (!line) break;
+    int percent = percent_of(*line);
+    if (percent < 0) continue;
+    r.last_percent = percent;
+    if (percent >= kScanDone && !r.scan_done_at) r.scan_done_at = Clock::now() - start;
+    if (percent >= kMovesDone && !r.moves_done_at) r.moves_done_at = Clock::now() - start;
+    if (point && percent >= point->percent) {
+      std::this_thread::sleep_for(std::chrono::duration_cast<Clock::duration>(move_phase * point->move_fraction));
+      kill();
+    }
+  }
+  r.status = p.wait();
+  r.ended_at = Clock::now() - start;
+  return r;
+}
+
+// A copy beside the image, named `stem` with the image's extension.
+std::string copy_of(const std::string& image, const std::string& stem) {
+  std::filesystem::path path(image);
+  std::string copy = (path.parent_path() / (stem + path.extension().string())).string();
+  run_ok("cp --sparse=always " + q(image) + " " + q(copy));
+  return copy;
+}
+
+// qemu-img check passes: clean (0), or for vpc, which qemu has no check for, exactly that statement.
+void expect_qemu_check_passes(const ImageCase& c, const std::string& image) {
+  RunResult r = run("qemu-img check -f " + c.qemu_format + " " + q(image));
+  if (c.qemu_format == "vpc") {
+    EXPECT_EQ(r.status, 63) << r.out << r.err;
+    EXPECT_EQ(r.err, "qemu-img: This image format does not support checks\n");
+    EXPECT_EQ(r.out, "");
+  } else {
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+  }
+}
+
+void expect_same_virtual_content(const ImageCase& c, const std::string& a, const std::string& b) {
+  std::string compare = c.compare == Referee::Qemu ? "qemu-img compare -f " + c.qemu_format + " -F " + c.qemu_format
+                                                   : q(vhdkit_bin()) + " compare";
+  RunResult r = run(compare + " " + q(a) + " " + q(b));
+  EXPECT_EQ(r.status, 0) << compare << " " << a << " " << b << ":\n" << r.out << r.err;
+}
+
+enum class Landing { Finished, NothingWritten, PartWay, Shrunk };
+
+const char* describe(Landing l) {
+  switch (l) {
+    case Landing::Finished: return "not killed: the run ended first";
+    case Landing::NothingWritten: return "nothing written yet";
+    case Landing::PartWay: return "part-way through the writes";
+    case Landing::Shrunk: return "after the shrink";
+  }
+  return "?";
+}
+
+class CliKill : public ::testing::TestWithParam<ImageCase> {};
+
+TEST_P(CliKill, SigkillAnywhereLeavesAValidImageAndARerunFinishes) {
+  const ImageCase& c = GetParam();
+  std::mt19937_64 rng(std::random_device{}());
+  TempDir dir;
+  const std::string original = c.make(dir);
+  ASSERT_FALSE(HasFailure()) << "could not make the image";
+  // What else the folder holds (a parent) is never written: kept copies say so at the end.
+  std::vector<std::string> beside;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
+    if (entry.path() != original) beside.push_back(entry.path().string());
+  for (const auto& path : beside) keep_copy(path);
+
+  // The undisturbed run on its own copy: the size every run must end at, and how long it writes.
+  const std::string undisturbed = copy_of(original, "undisturbed");
+  const Observed calm = compact(undisturbed, nullptr, {}, rng);
+  ASSERT_EQ(calm.status, 0);
+  const uint64_t compacted_size = file_size(undisturbed);
+  ASSERT_LT(compacted_size, file_size(original));
+  expect_same_virtual_content(c, original, undisturbed);
+  const Clock::duration moves_done = calm.moves_done_at.value_or(calm.ended_at);
+  const Clock::duration move_phase = moves_done - calm.scan_done_at.value_or(moves_done);
+  std::cout << c.name << ": " << file_size(original) / kMiB << " MiB -> " << compacted_size / kMiB
+            << " MiB undisturbed in " << seconds(calm.ended_at) << " s, moving for " << seconds(move_phase)
+            << " s after the scan\n";
+
+  std::map<Landing, int> landings;
+  for (size_t i = 0; i < kKillPoints.size(); ++i) {
+    const KillPoint& point = kKillPoints[i];
+    SCOPED_TRACE("kill at " + point.name);
+    const std::string image = copy_of(original, "killed");
+    const Observed r = compact(image, &point, move_phase, rng);
+    EXPECT_TRUE(r.status == 128 + SIGKILL || r.status == 0) << "exit status " << r.status;
+
+    Landing landing = Landing::Finished;
+    if (r.status != 0) {
+      landing = run("cmp -s " + q(original) + " " + q(image)).status == 0 ? Landing::NothingWritten
+                : file_size(image) == compacted_size                           ? Landing::Shrunk
+                                                                                 : Landing::PartWay;
+    }
+    ++landings[landing];
+    std::cout << c.name << ": kill " << i + 1 << "/" << kKillPoints.size() << " at " << point.name << ": ";
+    if (r.killed) std::cout << "sent after " << seconds(r.killed_at) << " s, ";
+    std::cout << "progress last shown " << (r.last_percent < 0 ? "none" : std::to_string(r.last_percent) + "%")
+              << "; " << describe(landing) << "\n";
+
+    expect_qemu_check_passes(c, image);
+    expect_same_virtual_content(c, original, image);
+    RunResult check = run(q(vhdkit_bin()) + " check " + q(image));
+    EXPECT_EQ(check.status, 0) << check.out << check.err;
+
+    RunResult again = run(q(vhdkit_bin()) + " compact " + q(image));
+    EXPECT_EQ(again.status, 0) << again.out << again.err;
+    EXPECT_EQ(file_size(image), compacted_size) << again.out;
+    expect_same_virtual_content(c, original, image);
+    std::filesystem::remove(image);
+  }
+  std::cout << c.name << ": " << kKillPoints.size() << " kill points tried: " << landings[Landing::NothingWritten]
+            << " landed before any write, " << landings[Landing::PartWay] << " part-way through the writes, "
+            << landings[Landing::Shrunk] << " after the shrink, " << landings[Landing::Finished]
+            << " after the run had ended\n";
+  for (const auto& path : beside) EXPECT_EQ(run("cmp " + q(path) + " " + q(path + ".orig")).status, 0) << path;
+  // The kills must have hit both sides of the first write, or the test proved less than it says.
+  EXPECT_GE(landings[Landing::NothingWritten], 1) << "no kill landed before the first write";
+  EXPECT_GE(landings[Landing::PartWay], 1) << "no kill landed while the compaction was writing";
+}
+
+INSTANTIATE_TEST_SUITE_P(Images, CliKill, ::testing::ValuesIn(kImageCases),
+                         [](const ::testing::TestParamInfo<ImageCase>& param) { return param.param.name; });
+
+}  // namespace
+}  // namespace vhdkit::testing
