@@ -39,15 +39,16 @@ inline void store_le(std::byte* p, T v) {
 }
 
 inline bool all_zero(std::span<const std::byte> s) {
-  // Word-at-a-time scan: this is the hot loop of the zero scan.
+  // The hot loop of the zero scan: 64 bytes per step, OR-ed together so that the compiler can use vector
+  // registers; a block with data usually stops at its first step.
   const std::byte* p = s.data();
   size_t n = s.size();
-  while (n >= 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    if (w != 0) return false;
-    p += 8;
-    n -= 8;
+  while (n >= 64) {
+    uint64_t w[8];
+    std::memcpy(w, p, 64);
+    if ((w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7]) != 0) return false;
+    p += 64;
+    n -= 64;
   }
   while (n--) {
     if (*p++ != std::byte{0}) return false;

@@ -52,10 +52,15 @@ Status Image::load_metadata_and_bat() {
                             "bytes)",
                             br.length, metadata_.virtual_size, metadata_.block_size, geometry_.total_entries,
                             geometry_.total_entries * 8));
-  Bytes raw(geometry_.total_entries * 8);
-  VHDKIT_TRY(read_file(br.file_offset, raw));
+  // Read in pieces: a 64 TiB disk of 32 MiB blocks has a 16 MiB BAT, which should not be held twice.
   bat_.resize(geometry_.total_entries);
-  for (size_t i = 0; i < bat_.size(); ++i) bat_[i] = load_le<uint64_t>(raw.data() + i * 8);
+  Bytes raw(std::min<uint64_t>(bat_.size() * 8, kAlignment));
+  for (size_t first = 0; first < bat_.size();) {
+    size_t n = std::min(raw.size() / 8, bat_.size() - first);
+    VHDKIT_TRY(read_file(br.file_offset + first * 8, std::span(raw).first(n * 8)));
+    for (size_t i = 0; i < n; ++i) bat_[first + i] = load_le<uint64_t>(raw.data() + i * 8);
+    first += n;
+  }
 
   FileLayout layout{file_size_, {{0, kHeaderSectionSize}, {header().log_offset, header().log_length}}};
   for (const RegionEntry& r : section_.region_tables[section_.region_table_used].table.entries)
@@ -166,13 +171,17 @@ void Image::add_bat_changes(LogTransaction& tx, std::span<const std::pair<uint64
 Status Image::commit(const LogTransaction& tx) {
   if (tx.empty()) return ok();
   VHDKIT_TRY(begin_update(ContentChange::Invisible));
+  // A shrinking transaction starts a fresh log (a new LogGuid): the earlier entries of this session record
+  // a FlushedFileOffset beyond the new end, and a reader that replays the whole chain of entries (qemu
+  // does, whatever the head's Tail says) would take the shorter file for a truncated one and refuse it.
+  VHDKIT_ASSIGN(uint64_t size_now, file_->size());
+  if (tx.file_size() && *tx.file_size() < size_now) VHDKIT_TRY(close_log());
   if (!log_) {
     Header h = header();
     h.log_guid = Guid::random();
     VHDKIT_TRY(write_header_update(*file_, section_, h));
     log_ = LogCursor{h.log_offset, h.log_length, h.log_guid, 0, 1};
   }
-  VHDKIT_ASSIGN(uint64_t size_now, file_->size());
   VHDKIT_TRY(commit_transaction(*file_, *log_, tx, size_now));
   VHDKIT_ASSIGN(file_size_, file_->size());
 

@@ -11,7 +11,8 @@
 //     the change alters what the virtual disk reads), written by a header update.
 //   - BAT, region and metadata changes only through commit(): log entry, flush, apply, flush.
 //   - close_log() when done: a header update that clears LogGuid so that readers need no replay.
-// Shrinking: commit a transaction that releases the tail blocks and calls set_file_size(n); then
+// Shrinking: commit a transaction that releases the tail blocks and calls set_file_size(n) (it starts a
+// fresh log, so that no earlier entry describes the longer file); then
 // file().truncate(n), file().flush(), set_file_size(n), close_log(). A crash anywhere in between reopens.
 #pragma once
 
