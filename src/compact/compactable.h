@@ -38,10 +38,11 @@ class CompactableImage {
 
   // Durable steps (each one ends with a flush):
   //   release: unmap the blocks (reads now fall through to zeros or to the parent).
-  //   relocate: copy each block into its destination, flush, point the block table at the copies, flush.
+  //   remap: point the block table at the copies of moved blocks (the executor has copied them into space
+  //     no durable entry names, and flushed).
   //   shrink: move whatever must follow the last block (VHD footer) to the new end, flush, truncate, flush.
   virtual Status release(std::span<const Slot> slots) = 0;
-  virtual Status relocate(std::span<const Move> moves) = 0;
+  virtual Status remap(std::span<const Move> moves) = 0;
   virtual Status shrink(uint64_t new_file_size) = 0;
   // After the last step of a run that wrote (also when it stopped early): leave nothing pending (VHDX: close
   // the log so that readers need no replay).

@@ -119,7 +119,8 @@ Result<Report> run_compaction(CompactableImage& image, const Options& options, O
   if (!plan.releases.empty()) VHDKIT_TRY(image.release(plan.releases));
   report.blocks_released = plan.releases.size();
 
-  // (2) move, in batches of about kMoveBatchBytes: copy, flush, remap, flush.
+  // (2) move, in batches of about kMoveBatchBytes: copy (into space no durable entry names: stopping or a
+  // power cut between the copies loses nothing), flush, remap.
   uint64_t move_bytes = 0;
   for (const Move& m : plan.moves) move_bytes += m.length;
   progress.plan_moves(move_bytes);
@@ -127,11 +128,15 @@ Result<Report> run_compaction(CompactableImage& image, const Options& options, O
     if (observer.stop_requested()) return cancelled();
     size_t n = 0;
     uint64_t bytes = 0;
-    while (i + n < plan.moves.size() && (n == 0 || bytes + plan.moves[i + n].length <= kMoveBatchBytes))
-      bytes += plan.moves[i + n++].length;
-    VHDKIT_TRY(image.relocate(std::span(plan.moves).subspan(i, n)));
+    while (i + n < plan.moves.size() && (n == 0 || bytes + plan.moves[i + n].length <= kMoveBatchBytes)) {
+      const Move& m = plan.moves[i + n++];
+      VHDKIT_TRY(image.file().copy_range(m.from, m.to, m.length));
+      bytes += m.length;
+      progress.moved(m.length);
+    }
+    VHDKIT_TRY(image.file().flush());
+    VHDKIT_TRY(image.remap(std::span(plan.moves).subspan(i, n)));
     report.blocks_moved += n;
-    progress.moved(bytes);
     i += n;
   }
 

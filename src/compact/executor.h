@@ -7,7 +7,7 @@
 
 namespace vhdkit::compact {
 
-// How many bytes of block data one relocate() batch copies before its two flushes: few flushes, yet a
+// How many bytes of block data one batch of moves copies before its flush and remap(): few flushes, yet a
 // cancellation or a power cut never loses more than one batch of copying.
 inline constexpr uint64_t kMoveBatchBytes = 256ull << 20;
 

@@ -62,9 +62,7 @@ class VhdCompaction final : public compact::CompactableImage {
     return image_->flush();
   }
 
-  Status relocate(std::span<const Move> moves) override {
-    for (const Move& m : moves) VHDKIT_TRY(image_->file().copy_range(m.from, m.to, m.length));
-    VHDKIT_TRY(image_->flush());
+  Status remap(std::span<const Move> moves) override {
     for (const Move& m : moves) {
       VHDKIT_TRY(image_->write_bat_entry(m.block, static_cast<uint32_t>(m.to / kSectorSize)));
     }

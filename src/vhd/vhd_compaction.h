@@ -1,6 +1,6 @@
 // The VHD hook of the compaction engine: a dynamic or differencing VHD seen as a CompactableImage.
-// Durable steps (DESIGN.md, crash safety): release = BAT entries to 0xFFFFFFFF, flush; relocate = copy
-// blocks into unreferenced space, flush, point the BAT entries at the copies, flush; shrink = write the
+// Durable steps (DESIGN.md, crash safety): release = BAT entries to 0xFFFFFFFF, flush; remap (the executor
+// has copied the blocks into unreferenced space and flushed) = point the BAT entries at the copies, flush; shrink = write the
 // footer at the new end, flush, truncate, flush. Every BAT change is a whole aligned sector write.
 #pragma once
 

@@ -102,9 +102,7 @@ class VhdxCompaction final : public compact::CompactableImage {
     return clear_bitmap_bits(had_data);
   }
 
-  Status relocate(std::span<const Move> moves) override {
-    for (const Move& m : moves) VHDKIT_TRY(image_.file().copy_range(m.from, m.to, m.length));
-    VHDKIT_TRY(image_.file().flush());
+  Status remap(std::span<const Move> moves) override {
     std::vector<std::pair<uint64_t, uint64_t>> changes;
     for (const Move& m : moves) changes.emplace_back(m.block, make_bat_entry(bat_state(image_.bat()[m.block]), m.to));
     LogTransaction tx;

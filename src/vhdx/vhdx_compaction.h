@@ -13,8 +13,8 @@
 // made from this disk stay valid):
 //   release: one transaction of BAT entries; then, in a differencing disk, a second one that clears the
 //     released blocks' sector bitmap bits (only once no entry can read them).
-//   relocate: copy the blocks into space no durable entry names, flush, one transaction pointing the BAT at
-//     the copies.
+//   remap (after the executor copied the blocks into space no durable entry names and flushed): one
+//     transaction pointing the BAT at the copies.
 //   shrink: a transaction that records the target size, truncate, flush; finish() closes the log.
 #pragma once
 
