@@ -4,8 +4,9 @@
 #   bench/run.sh BUILD_DIR            the standard run (below)
 #   BENCH_GIB=2 bench/run.sh build    smaller main images when the disk is slow
 #   BENCH_ONLY=vhdx bench/run.sh ...  only the VHD or only the VHDX cases
-#   BENCH_DROP_CACHES=1 ...           drop the page cache before each timed run (root; default: warm cache,
-#                                     both tools read the same freshly written, cached input)
+#   BENCH_CACHE=warm ...              read each input into the page cache before its timed run (default: cold,
+#                                     the page cache dropped before each timed run, as for a big image that
+#                                     nobody read lately; dropping needs root)
 #
 # Cases: an 8 GiB dynamic VHD, every block allocated, two thirds zero-filled (make-image.sh zero-pattern); a
 # 1 TiB VHD with 1 GiB allocated; an 8 GiB dynamic VHDX of 32 MiB blocks (WSL's size), every block allocated,
@@ -30,14 +31,16 @@ for tool in qemu-img qemu-io /usr/bin/time "$vhdkit"; do
   command -v "$tool" >/dev/null || { echo "bench: missing $tool" >&2; exit 1; }
 done
 
-drop_caches() {
-  if [ "${BENCH_DROP_CACHES:-0}" = 1 ]; then sync; echo 3 > /proc/sys/vm/drop_caches; fi
+# prepare_cache FILE: the cache state the run measures, the same for both tools.
+prepare_cache() {
+  sync
+  if [ "${BENCH_CACHE:-cold}" = warm ]; then cat "$1" > /dev/null; else echo 3 > /proc/sys/vm/drop_caches; fi
 }
 
-# timed LABEL CMD...: runs CMD under /usr/bin/time -v; sets SECS and RSS_KIB.
+# timed LABEL INPUT CMD...: prepares the cache for INPUT, runs CMD under /usr/bin/time -v; sets SECS and RSS_KIB.
 timed() {
-  local label=$1; shift
-  drop_caches
+  local label=$1 input=$2; shift 2
+  prepare_cache "$input"
   /usr/bin/time -v -o "$work/time.txt" "$@" > "$work/$label.out" 2>&1 || {
     echo "bench: $label failed:" >&2; cat "$work/$label.out" >&2; exit 1; }
   local wall
@@ -55,12 +58,11 @@ compare_tools() {
   local ours="$work/ours.$ext" theirs="$work/theirs.$ext" src="$work/src.$ext"
   cp --sparse=never "$input" "$ours"
   cp --sparse=never "$input" "$src"
-  sync  # the copies on disk: neither tool waits for the other's write-back (vhdkit flushes the image it edits)
   local before; before=$(stat -c %s "$input")
 
-  timed vhdkit "$vhdkit" compact --mode prezeroed "$ours"
+  timed vhdkit "$ours" "$vhdkit" compact --mode prezeroed "$ours"
   local v_secs=$SECS v_rss=$RSS_KIB
-  timed qemu qemu-img convert -f "$format" -O "$format" ${options:+-o "$options"} "$src" "$theirs"
+  timed qemu "$src" qemu-img convert -f "$format" -O "$format" ${options:+-o "$options"} "$src" "$theirs"
   local q_secs=$SECS q_rss=$RSS_KIB
 
   "$vhdkit" compare "$input" "$ours" > /dev/null || { echo "bench: $name: content differs!" >&2; exit 1; }
@@ -83,9 +85,8 @@ alone() {
   local name=$1 input=$2
   local ours="$work/ours.${input##*.}"
   cp --sparse=always "$input" "$ours"
-  sync
   local before; before=$(stat -c %s "$ours")
-  timed vhdkit "$vhdkit" compact --mode prezeroed "$ours"
+  timed vhdkit "$ours" "$vhdkit" compact --mode prezeroed "$ours"
   "$vhdkit" compare "$input" "$ours" > /dev/null || { echo "bench: $name: content differs!" >&2; exit 1; }
   echo "== $name"
   echo "   vhdkit compact        ${SECS}s  peak RSS $((RSS_KIB / 1024)) MiB  $(mib "$before") -> $(mib "$(stat -c %s "$ours")")"
@@ -108,7 +109,7 @@ scattered() {
   qemu-io -f "$format" "${cmds[@]}" "$out" > /dev/null
 }
 
-echo "vhdkit compaction benchmark ($(date -u +%FT%TZ), $(nproc) cores, cache: $([ "${BENCH_DROP_CACHES:-0}" = 1 ] && echo cold || echo warm))"
+echo "vhdkit compaction benchmark ($(date -u +%FT%TZ), $(nproc) cores, cache: ${BENCH_CACHE:-cold})"
 
 if [ "${BENCH_ONLY:-vhd}" = vhd ]; then
   # 1. A ${gib} GiB dynamic VHD, every block allocated, two thirds of them zero-filled (make-image.sh zero-pattern).

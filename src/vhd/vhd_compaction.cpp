@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "compact/block_scan.h"
 #include "core/bytes.h"
 #include "vhd/vhd_image.h"
 
@@ -44,16 +45,22 @@ class VhdCompaction final : public compact::CompactableImage {
   }
 
   Result<Verdict> classify(const Slot& slot) override {
-    // One sequential read of the whole slot (bitmap and data).
+    if (image_->type() == disk::DiskType::Dynamic) {
+      // A released block reads as zeros, so only a block whose stored data is all zeros may go (whatever
+      // its bitmap says: qemu ignores the bitmap of a dynamic disk). Read piece by piece: a block with data
+      // usually shows it in the first.
+      bool zero = true;
+      auto read = [&](uint64_t offset, std::span<std::byte> b) { return image_->file().read_at(offset, b); };
+      auto zero_piece = [&](uint64_t, std::span<const std::byte> d) -> Result<bool> { return zero = all_zero(d); };
+      VHDKIT_TRY(compact::scan_pieces(read, slot.offset + image_->bitmap_size(), image_->block_size(), buf_,
+                                      zero_piece));
+      return zero ? Verdict::Release : Verdict::Keep;
+    }
+    // One sequential read of the whole slot (bitmap and data): every present sector is compared.
     buf_.resize(image_->block_stride());
     VHDKIT_TRY(image_->file().read_at(slot.offset, buf_));
     std::span<const std::byte> bitmap = std::span(buf_).first(image_->bitmap_size());
     std::span<const std::byte> data = std::span(buf_).subspan(image_->bitmap_size());
-    if (image_->type() == disk::DiskType::Dynamic) {
-      // A released block reads as zeros, so only a block whose stored data is all zeros may go (whatever
-      // its bitmap says: qemu ignores the bitmap of a dynamic disk).
-      return all_zero(data) ? Verdict::Release : Verdict::Keep;
-    }
     return classify_differencing(slot.block, bitmap, data);
   }
 

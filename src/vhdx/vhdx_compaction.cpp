@@ -8,6 +8,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "compact/block_scan.h"
 #include "core/bytes.h"
 #include "vhdx/vhdx_disk.h"
 
@@ -18,10 +19,6 @@ using compact::Move;
 using compact::PlanInput;
 using compact::Slot;
 using compact::Verdict;
-
-// Blocks are read in pieces of this size, so that memory stays small at 256 MiB blocks and a block with
-// data is usually judged after its first piece.
-constexpr uint64_t kScanPiece = 4 * MiB;
 
 bool holds_data(uint8_t state) {
   return state == static_cast<uint8_t>(PayloadState::FullyPresent) ||
@@ -138,19 +135,12 @@ class VhdxCompaction final : public compact::CompactableImage {
  private:
   bool differencing() const { return image_.metadata().has_parent; }
 
-  // Reads [0, length) of the block at file_offset piece by piece; fn(piece offset in block, bytes) returns
-  // whether to go on.
+  // Reads [0, length) of the block at file_offset piece by piece (compact/block_scan.h), through the
+  // replayed log when a dry run left it in memory.
   template <class Fn>
   Status scan_block(uint64_t file_offset, uint64_t length, Fn fn) {
-    for (uint64_t at = 0; at < length;) {
-      uint64_t n = std::min(kScanPiece, length - at);
-      data_.resize(n);
-      VHDKIT_TRY(image_.read_file(file_offset + at, data_));
-      VHDKIT_ASSIGN(bool go_on, fn(at, std::span<const std::byte>(data_)));
-      if (!go_on) break;
-      at += n;
-    }
-    return ok();
+    auto read = [&](uint64_t offset, std::span<std::byte> buf) { return image_.read_file(offset, buf); };
+    return compact::scan_pieces(read, file_offset, length, data_, fn);
   }
 
   // A dynamic disk reads zeros for a NOT_PRESENT block: only a block of zeros may go.
