@@ -209,11 +209,9 @@ class VhdxDisk final : public disk::VirtualDisk {
     if (!image_->header().log_guid.is_zero())
       problems.push_back(fmt::format("the log needs replaying ({} entries; they were replayed in memory only)",
                                      image_->replayed_log().entry_count));
-    const BatGeometry& g = image_->geometry();
     for (uint64_t i = 0; i < image_->bat().size(); ++i)
       if (bat_reserved_bits(image_->bat()[i]) != 0)
         problems.push_back(fmt::format("BAT entry {} has reserved bits set", i));
-    (void)g;
     return problems;
   }
 
