@@ -2,7 +2,9 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build test demo bench clean
+FUZZ_SECONDS ?= 20
+
+.PHONY: all deps configure build test fuzz demo bench clean
 
 all: build
 
@@ -17,6 +19,11 @@ build: configure
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 1200
+	@./fuzz/run.sh $(FUZZ_SECONDS)
+
+# The fuzz targets alone, longer: make fuzz FUZZ_SECONDS=600
+fuzz: deps
+	@./fuzz/run.sh $(FUZZ_SECONDS)
 
 demo: build
 	@./scripts/demo.sh $(BUILD)/src/cli/vhdkit
@@ -25,4 +32,4 @@ bench: build
 	@./bench/run.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-fuzz

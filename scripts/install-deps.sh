@@ -8,6 +8,8 @@ packages=(
   cmake g++ make pkg-config ninja-build
   libcli11-dev libfmt-dev nlohmann-json3-dev libboost-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # the fuzz targets (fuzz/run.sh): clang 16 and its libFuzzer and sanitizer runtimes
+  clang-16 libclang-rt-16-dev
   # referees used by the tests and the demo
   qemu-utils libvhdi-utils e2fsprogs ntfs-3g dosfstools mtools fdisk util-linux
   bzip2 gzip unzip coreutils procps curl python3 sudo
