@@ -52,52 +52,30 @@ struct ImageCase {
 
 // 80 blocks of 2 MiB. In the lower 48, zero blocks interleave with blocks that hold one sector of data
 // (they stay where they are); above them, 32 blocks of random data, which the compaction moves into the
-// holes of the zero blocks it releases (64 MiB of copying).
-std::string dynamic_vhd(const TempDir& dir) {
+// holes of the zero blocks it releases (64 MiB of copying). Made by qemu-img.
+std::string dynamic_image(const TempDir& dir, disk::Format format) {
   std::string pattern;
   for (int i = 0; i < 12; ++i) pattern += "ZPZZ";
-  return make_dynamic_vhd(dir, "dynamic.vhd", pattern + std::string(32, 'D'));
+  const std::string name = format == disk::Format::Vhdx ? "dynamic.vhdx" : "dynamic.vhd";
+  return make_dynamic(dir, name, pattern + std::string(32, 'D'), format, 2 * kMiB);
 }
 
-// A differencing VHD of 96 blocks made by `vhdkit create` and `vhdkit write` over a dynamic parent with one
-// sector of data in each of blocks 0-31 and zeros above. The child holds the parent's content again in
-// blocks 0-31 except every fourth, zeros over the parent's zeros in 32-63, and in every other block its own
-// data (each block a byte of its own, so that a block mapped to another one's place shows). Compaction
-// releases the 56 blocks that read the same without the child and moves the 32 blocks from the top into
-// their holes (64 MiB of copying).
-std::string differencing_vhd(const TempDir& dir) {
-  const std::string parent = make_dynamic_vhd(dir, "parent.vhd", std::string(32, 'P') + std::string(64, 'Z'));
-  const std::string child = dir.file("child.vhd"), parent_raw = dir.file("parent.raw");
+// A differencing disk of 96 blocks of 2 MiB made by `vhdkit create` and `vhdkit write` over a dynamic parent
+// (made by qemu-img) with one sector of data in each of blocks 0-31 and zeros above. The child holds the
+// parent's content again in blocks 0-31 except every fourth, zeros over the parent's zeros in 32-63, and in
+// every other block its own data (each block a byte of its own, so that a block mapped to another one's
+// place shows). Compaction releases the 56 blocks that read the same without the child and moves the 32
+// blocks from the top into their holes (64 MiB of copying).
+std::string differencing_image(const TempDir& dir, disk::Format format) {
+  const bool vhdx = format == disk::Format::Vhdx;
+  const std::string ext = vhdx ? ".vhdx" : ".vhd";
+  const std::string parent = make_dynamic(dir, "parent" + ext, std::string(32, 'P') + std::string(64, 'Z'), format,
+                                          2 * kMiB);
+  const std::string child = dir.file("child" + ext), parent_raw = dir.file("parent.raw");
   const std::string vhdkit = q(vhdkit_bin());
-  run_ok("qemu-img convert -q -f vpc -O raw " + q(parent) + " " + q(parent_raw));
-  run_ok(vhdkit + " create --parent " + q(parent) + " " + q(child));
-  run_ok(vhdkit + " write " + q(child) + " 0 --from " + q(parent_raw));
-  std::filesystem::remove(parent_raw);
-  std::vector<uint64_t> own;
-  for (uint64_t b = 0; b < 32; b += 4) own.push_back(b);
-  for (uint64_t b = 64; b < 96; ++b) own.push_back(b);
-  for (uint64_t b : own) {
-    run_ok(vhdkit + " write " + q(child) + " " + std::to_string(b * 2 * kMiB) + " --pattern " +
-           std::to_string(0x20 + b) + " --length 2M");
-  }
-  return child;
-}
-
-// The same two as VHDX of 2 MiB blocks: the dynamic one made by qemu-img, the child by `vhdkit create
-// --format vhdx` over a qemu-made parent.
-std::string dynamic_vhdx(const TempDir& dir) {
-  std::string pattern;
-  for (int i = 0; i < 12; ++i) pattern += "ZPZZ";
-  return make_dynamic_vhdx(dir, "dynamic.vhdx", pattern + std::string(32, 'D'), 2 * kMiB);
-}
-
-std::string differencing_vhdx(const TempDir& dir) {
-  const std::string parent =
-      make_dynamic_vhdx(dir, "parent.vhdx", std::string(32, 'P') + std::string(64, 'Z'), 2 * kMiB);
-  const std::string child = dir.file("child.vhdx"), parent_raw = dir.file("parent.raw");
-  const std::string vhdkit = q(vhdkit_bin());
-  run_ok("qemu-img convert -q -f vhdx -O raw " + q(parent) + " " + q(parent_raw));
-  run_ok(vhdkit + " create --format vhdx --block-size 2M --parent " + q(parent) + " " + q(child));
+  run_ok("qemu-img convert -q -f " + qemu_format(parent) + " -O raw " + q(parent) + " " + q(parent_raw));
+  run_ok(vhdkit + " create " + (vhdx ? "--format vhdx --block-size 2M " : "") + "--parent " + q(parent) + " " +
+         q(child));
   run_ok(vhdkit + " write " + q(child) + " 0 --from " + q(parent_raw));
   std::filesystem::remove(parent_raw);
   for (uint64_t b = 0; b < 96; ++b) {
@@ -110,11 +88,16 @@ std::string differencing_vhdx(const TempDir& dir) {
 
 void PrintTo(const ImageCase& c, std::ostream* os) { *os << c.name; }
 
+std::function<std::string(const TempDir&)> maker(std::string (*make)(const TempDir&, disk::Format),
+                                                 disk::Format format) {
+  return [=](const TempDir& dir) { return make(dir, format); };
+}
+
 const std::vector<ImageCase> kImageCases = {
-    {"DynamicVhd", dynamic_vhd, "vpc", Referee::Qemu, Recovery::None},
-    {"DifferencingVhd", differencing_vhd, "vpc", Referee::Vhdkit, Recovery::None},
-    {"DynamicVhdx", dynamic_vhdx, "vhdx", Referee::Qemu, Recovery::QemuReplay},
-    {"DifferencingVhdx", differencing_vhdx, "", Referee::Vhdkit, Recovery::Rerun},
+    {"DynamicVhd", maker(dynamic_image, disk::Format::Vhd), "vpc", Referee::Qemu, Recovery::None},
+    {"DifferencingVhd", maker(differencing_image, disk::Format::Vhd), "vpc", Referee::Vhdkit, Recovery::None},
+    {"DynamicVhdx", maker(dynamic_image, disk::Format::Vhdx), "vhdx", Referee::Qemu, Recovery::QemuReplay},
+    {"DifferencingVhdx", maker(differencing_image, disk::Format::Vhdx), "", Referee::Vhdkit, Recovery::Rerun},
 };
 
 constexpr int kAfterRandomDelay = -1;
