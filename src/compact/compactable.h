@@ -23,6 +23,9 @@ class CompactableImage {
   virtual disk::DiskType type() const = 0;
   virtual uint64_t block_size() const = 0;
   virtual uint64_t block_count() const = 0;
+  // Blocks whose data this file holds (VHDX: FULLY_ and PARTIALLY_PRESENT payload blocks; not the sector
+  // bitmap blocks, nor entries that only name file space).
+  virtual uint64_t blocks_allocated() const = 0;
   // The image's own host file (locks are taken on it, so that they cover the descriptor that writes).
   virtual io::File& file() = 0;
 

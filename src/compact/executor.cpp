@@ -51,7 +51,7 @@ Report initial_report(CompactableImage& image, const Options& options, const Pla
   r.file_size_after = layout.file_size;
   r.block_size = image.block_size();
   r.blocks_total = image.block_count();
-  r.blocks_allocated_before = layout.slots.size();
+  r.blocks_allocated_before = image.blocks_allocated();
   if (options.mode == Mode::Full || options.mode == Mode::Quick) {
     r.mode_note = fmt::format(
         "{} ran as Prezeroed (release all-zero blocks): file-system reclaim is not implemented yet, "

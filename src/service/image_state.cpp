@@ -1,5 +1,7 @@
 #include "service/image_state.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "disk/virtual_disk.h"
@@ -46,10 +48,13 @@ Result<VirtualHardDiskState> get_virtual_hard_disk_state(io::Env& access, io::En
   dry.action = compact::Action::DryRun;
   VHDKIT_ASSIGN(compact::Report report, engine.compact(pinned, path, dry, nullptr));
   state.min_internal_size = report.file_size_after;
-  state.fragmentation_percentage = report.blocks_allocated_before
-                                       ? static_cast<uint32_t>((report.blocks_released + report.blocks_moved) * 100 /
-                                                               report.blocks_allocated_before)
-                                       : 0;
+  // Blocks the compaction would touch per block holding data; a VHDX can count more (entries that only
+  // name space, sector bitmap blocks that move): at most 100.
+  state.fragmentation_percentage =
+      report.blocks_allocated_before
+          ? static_cast<uint32_t>(std::min<uint64_t>(
+                100, (report.blocks_released + report.blocks_moved) * 100 / report.blocks_allocated_before))
+          : 0;
   disk::OpenOptions options;
   options.parents = disk::ParentPolicy::Optional;
   if (auto image = disk::open_image(pinned, path, options)) {

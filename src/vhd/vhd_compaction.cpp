@@ -28,6 +28,9 @@ class VhdCompaction final : public compact::CompactableImage {
   disk::DiskType type() const override { return image_->type(); }
   uint64_t block_size() const override { return image_->block_size(); }
   uint64_t block_count() const override { return image_->block_count(); }
+  uint64_t blocks_allocated() const override {
+    return std::count_if(image_->bat().begin(), image_->bat().end(), [](uint32_t e) { return e != kUnallocated; });
+  }
   io::File& file() override { return image_->file(); }
 
   Result<PlanInput> layout() override {

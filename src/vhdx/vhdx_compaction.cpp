@@ -35,6 +35,11 @@ class VhdxCompaction final : public compact::CompactableImage {
   disk::DiskType type() const override { return differencing() ? disk::DiskType::Differencing : disk::DiskType::Dynamic; }
   uint64_t block_size() const override { return image_.metadata().block_size; }
   uint64_t block_count() const override { return image_.geometry().payload_blocks; }
+  uint64_t blocks_allocated() const override {
+    uint64_t n = 0;
+    for (uint64_t b = 0; b < block_count(); ++b) n += image_.block(b).has_data();
+    return n;
+  }
   io::File& file() override { return image_.file(); }
 
   // Slot.block is the BAT index (payload and sector bitmap entries share one index space).
