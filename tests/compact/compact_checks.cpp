@@ -31,6 +31,20 @@ void expect_fully_compacted(const std::string& path) {
   EXPECT_EQ(again.file_size_after, again.file_size_before);
 }
 
+void expect_refused(const std::string& image, ReturnCode code, const std::vector<std::string>& phrases) {
+  const std::string before = sha256(image);
+  for (Action action : {Action::Compact, Action::DryRun}) {
+    Options o;
+    o.action = action;
+    auto r = compact::compact_image(io::Env::posix(), image, o);
+    ASSERT_FALSE(r.has_value()) << image;
+    EXPECT_EQ(r.error().code(), code) << r.error().what();
+    for (const std::string& phrase : phrases)
+      EXPECT_NE(r.error().message().find(phrase), std::string::npos) << r.error().message();
+  }
+  EXPECT_EQ(sha256(image), before) << image << " was written to";
+}
+
 void expect_same_reading(const std::string& a, const std::string& b) {
   auto da = disk::open_image(io::Env::posix(), a), db = disk::open_image(io::Env::posix(), b);
   ASSERT_TRUE(da.has_value()) << da.error().what();

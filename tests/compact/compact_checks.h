@@ -20,6 +20,10 @@ compact::Report dry_run(const std::string& path);
 // A dry run finds nothing more to do (and the image opens for compaction: every structure validates).
 void expect_fully_compacted(const std::string& path);
 
+// Compaction and its dry run both refuse the image with `code` and a message holding every phrase, and the
+// file stays byte for byte as it was.
+void expect_refused(const std::string& image, ReturnCode code, const std::vector<std::string>& phrases);
+
 // Our reader reads the same from both (disk::compare_contents: streaming, and skipping what both maps call
 // zero, so that a 10 GiB disk costs what it holds).
 void expect_same_reading(const std::string& a, const std::string& b);

@@ -13,8 +13,6 @@
 namespace vhdkit::testing {
 namespace {
 
-using compact::Action;
-using compact::Options;
 using compact::Report;
 using vhdx::PayloadState;
 
@@ -165,19 +163,8 @@ TEST(VhdxCompact, FixedVhdxIsNotSupportedAndSaysWhy) {
   TempDir dir;
   std::string made = dir.file("fixed.vhdx");
   run_ok("qemu-img create -q -f vhdx -o subformat=fixed,block_size=1M " + q(made) + " 8M");
-  for (const std::string& img : {made, expand_fixture("dissect.hypervisor/fixed.vhdx.gz", dir)}) {
-    std::string before = sha256(img);
-    for (Action action : {Action::Compact, Action::DryRun}) {
-      Options o;
-      o.action = action;
-      auto r = compact::compact_image(io::Env::posix(), img, o);
-      ASSERT_FALSE(r.has_value()) << img;
-      EXPECT_EQ(r.error().code(), ReturnCode::NotSupported);
-      EXPECT_NE(r.error().message().find("LeaveBlockAllocated"), std::string::npos) << r.error().message();
-      EXPECT_NE(r.error().message().find("Retrim"), std::string::npos) << r.error().message();
-    }
-    EXPECT_EQ(sha256(img), before);
-  }
+  for (const std::string& img : {made, expand_fixture("dissect.hypervisor/fixed.vhdx.gz", dir)})
+    expect_refused(img, ReturnCode::NotSupported, {"LeaveBlockAllocated", "Retrim"});
 }
 
 // Our reader judges the child (qemu 7.2 does not open differencing VHDX); vhdiinfo opens it.
@@ -274,17 +261,7 @@ TEST(VhdxCompact, MalformedImageIsRefusedAndUnchanged) {
   uint64_t entry_at = open_vhdx(img).image().bat_entry_offset(2);
   // BAT entry 2: FULLY_PRESENT at 64 GiB, far past the end of the file.
   patch_file(img, entry_at, {0x06, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00});
-  std::string before = sha256(img);
-  for (Action action : {Action::Compact, Action::DryRun}) {
-    Options o;
-    o.action = action;
-    auto r = compact::compact_image(io::Env::posix(), img, o);
-    ASSERT_FALSE(r.has_value());
-    EXPECT_EQ(r.error().code(), ReturnCode::Failed);
-    EXPECT_NE(r.error().message().find("BAT entry 2 points past the end of the file"), std::string::npos)
-        << r.error().message();
-  }
-  EXPECT_EQ(sha256(img), before);
+  expect_refused(img, ReturnCode::Failed, {"BAT entry 2 points past the end of the file"});
 }
 
 // The largest disk VHDX allows: the BAT holds 2 million entries, three blocks hold data. vhdkit compare
