@@ -1,3 +1,4 @@
+#include "image/open_image.h"
 #include "exercise.h"
 
 #include <cstdio>
@@ -28,7 +29,7 @@ bool same(const A& a, const B& b) {
 std::unique_ptr<disk::VirtualDisk> open(io::MemEnv& env, const std::string& path, disk::ParentPolicy parents) {
   disk::OpenOptions options;
   options.parents = parents;
-  auto d = disk::open_image(env, path, options);
+  auto d = image::open_image(env, path, options);
   return d ? std::move(*d) : nullptr;
 }
 

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "io/mem_env.h"
+#include "io/testing/mem_env.h"
 
 namespace vhdkit::fuzz {
 

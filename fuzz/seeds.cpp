@@ -9,8 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "disk/create_image.h"
-#include "io/mem_env.h"
+#include "image/open_image.h"
+#include "image/open_image.h"
+#include "io/testing/mem_env.h"
 #include "vhdx/create.h"
 #include "vhdx/image.h"
 
@@ -40,7 +41,7 @@ bool make(io::MemEnv& env, const std::string& path, disk::Format format, disk::D
   o.type = type;
   o.virtual_size = size;
   o.block_size = block;
-  auto d = disk::create_image(env, path, o);
+  auto d = image::create_image(env, path, o);
   return d && fill(**d, block ? block : 512, pattern);
 }
 
@@ -74,7 +75,7 @@ int main(int argc, char** argv) {
     if (!vhdx::create(env, p, o)) return std::string();
     disk::OpenOptions rw;
     rw.access = io::Access::ReadWrite;
-    auto d = disk::open_image(env, p, rw);
+    auto d = image::open_image(env, p, rw);
     if (!d || !fill(**d, 1 << 20, pattern)) return std::string();
     return p;
   };

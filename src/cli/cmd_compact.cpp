@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "cli/report.h"
 #include "cli/commands.h"
 #include "cli/console.h"
 #include "cli/job_client.h"
@@ -61,9 +62,9 @@ struct Outcome {
   bool succeeded() const { return job && job->state == service::JobState::Completed; }
   int exit_status() const {
     if (succeeded()) return 0;
-    if (!job) return vhdkit::exit_status(return_value);
+    if (!job) return cli::exit_status(return_value);
     if (job->state == service::JobState::Terminated) return 130;
-    return job->error_code ? vhdkit::exit_status(static_cast<ReturnCode>(job->error_code)) : 1;
+    return job->error_code ? cli::exit_status(static_cast<ReturnCode>(job->error_code)) : 1;
   }
 };
 
@@ -156,7 +157,7 @@ Json json_outcome(const Outcome& o) {
 int run_compact(const CompactArgs& args) {
   auto console = Console::open(args.log);
   if (!console) {
-    fmt::print(stderr, "{}\n", console.error().what());
+    fmt::print(stderr, "{}\n", message(console.error()));
     return exit_status(console.error().code());
   }
   if (args.output && args.paths.size() != 1) {
@@ -172,7 +173,7 @@ int run_compact(const CompactArgs& args) {
     if (g_interrupted.load()) break;
     service::CompactRequest request;
     request.path = std::filesystem::absolute(given).lexically_normal().string();
-    request.mode = static_cast<uint16_t>(*mode);
+    request.mode = *mode;
     request.action = args.dry_run ? compact::Action::DryRun : compact::Action::Compact;
     if (args.output) request.output_path = std::filesystem::absolute(*args.output).lexically_normal().string();
 

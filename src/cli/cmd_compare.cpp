@@ -8,7 +8,7 @@
 #include "cli/commands.h"
 #include "cli/image_args.h"
 #include "cli/report.h"
-#include "disk/compare.h"
+#include "image/compare.h"
 
 namespace vhdkit::cli {
 namespace {
@@ -37,8 +37,8 @@ int run_compare(const CompareArgs& args) {
   if (!a) return report_error(a.error());
   auto b = open_image(second);
   if (!b) return report_error(b.error());
-  auto rule = args.strict ? disk::SizeRule::Strict : disk::SizeRule::ZeroTail;
-  auto result = disk::compare_contents(**a, **b, rule);
+  auto rule = args.strict ? image::SizeRule::Strict : image::SizeRule::ZeroTail;
+  auto result = image::compare_contents(**a, **b, rule);
   if (!result) return report_error(result.error());
   if (result->sizes_differ && args.strict) {
     fmt::print("Strict mode: Image size mismatch!\n");

@@ -1,14 +1,15 @@
 // vhdkit create [--format vhd|vhdx] [--type fixed|dynamic|differencing] [--size N] [--block-size N]
-//               [--parent P] PATH: a new image, through disk::create_image.
+//               [--parent P] PATH: a new image, through image::create_image.
 #include <fmt/format.h>
 
 #include <memory>
 
+#include "image/open_image.h"
 #include "cli/commands.h"
 #include "cli/image_args.h"
 #include "cli/report.h"
 #include "cli/sizes.h"
-#include "disk/create_image.h"
+#include "image/open_image.h"
 
 namespace vhdkit::cli {
 namespace {
@@ -55,7 +56,7 @@ Result<disk::CreateOptions> to_options(const CreateArgs& args) {
 int run_create(const CreateArgs& args) {
   auto options = to_options(args);
   if (!options) return report(options.error());
-  auto created = disk::create_image(io::Env::posix(), args.path, *options);
+  auto created = image::create_image(io::Env::posix(), args.path, *options);
   if (!created) return report(created.error());
   if (auto s = (*created)->flush(); !s) return report(s.error());
   disk::DiskInfo i = (*created)->info();

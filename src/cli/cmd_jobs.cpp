@@ -2,6 +2,7 @@
 // them for root), one job in full, or RequestStateChange(Terminate) on one.
 #include <fmt/format.h>
 
+#include "cli/report.h"
 #include "cli/commands.h"
 #include "cli/job_client.h"
 #include "service/job_json.h"
@@ -41,14 +42,14 @@ int run_jobs(const JobsArgs& args) {
   if (args.job) {
     auto s = client->status(*args.job);
     if (!s) {
-      fmt::print(stderr, "{}\n", s.error().what());
+      fmt::print(stderr, "{}\n", message(s.error()));
       return exit_status(s.error().code());
     }
     jobs.push_back(*s);
   } else {
     auto all = client->list();
     if (!all) {
-      fmt::print(stderr, "{}\n", all.error().what());
+      fmt::print(stderr, "{}\n", message(all.error()));
       return exit_status(all.error().code());
     }
     jobs = std::move(*all);

@@ -1,3 +1,4 @@
+#include "image/open_image.h"
 #include "cli/image_args.h"
 
 namespace vhdkit::cli {
@@ -25,7 +26,7 @@ Result<std::unique_ptr<disk::VirtualDisk>> open_image(const ImageRequest& reques
   options.access = request.access;
   options.format = format_from_string(request.format);
   options.parents = request.parents;
-  return disk::open_image(io::Env::posix(), request.path, options);
+  return image::open_image(io::Env::posix(), request.path, options);
 }
 
 }  // namespace vhdkit::cli

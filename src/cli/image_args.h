@@ -1,4 +1,4 @@
-// What the subcommands that open images share: the --format option and opening through disk::open_image.
+// What the subcommands that open images share: the --format option and opening through image::open_image.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "image/open_image.h"
 #include "disk/virtual_disk.h"
 
 namespace vhdkit::cli {

@@ -9,7 +9,7 @@ namespace {
 
 class LocalJobClient final : public JobClient {
  public:
-  LocalJobClient() : service_(io::Env::posix(), service::make_engine(), one_worker()) {}
+  LocalJobClient() : service_(io::Env::posix(), service::make_engine(io::Env::posix()), one_worker()) {}
 
   Started compact(const service::CompactRequest& request) override {
     auto r = service_.CompactVirtualHardDisk(request);

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "cli/report.h"
 #include "cli/commands.h"
 #include "core/return_code.h"
 
@@ -33,10 +34,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int status = app.exit(e);
     // --help and --version end parsing with status 0; every real parse error is a usage error.
-    return status == 0 ? 0 : vhdkit::exit_status(vhdkit::ReturnCode::InvalidParameter);
+    return status == 0 ? 0 : vhdkit::cli::exit_status(vhdkit::ReturnCode::InvalidParameter);
   }
   for (auto& [sub, run] : commands) {
     if (sub->parsed()) return run();
   }
-  return vhdkit::exit_status(vhdkit::ReturnCode::InvalidParameter);
+  return vhdkit::cli::exit_status(vhdkit::ReturnCode::InvalidParameter);
 }

@@ -1,5 +1,5 @@
 // How every subcommand reports a failure: "vhdkit: PATH: problem" on standard error, and an exit status
-// that scripts can test (core/return_code.h's exit_status()).
+// that scripts can test (exit_status()).
 #pragma once
 
 #include <string>
@@ -7,6 +7,12 @@
 #include "core/error.h"
 
 namespace vhdkit::cli {
+
+// The exit status of each return code (the README's table): what scripts test.
+int exit_status(ReturnCode code);
+
+// "vhdkit: PATH: problem", as every subcommand prints an error.
+std::string message(const Error& error);
 
 // Prints the error to standard error and returns the exit status for it.
 int report(const Error& error);

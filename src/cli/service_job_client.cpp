@@ -1,7 +1,7 @@
 #include <fmt/format.h>
 
 #include "cli/job_client.h"
-#include "service/http_client.h"
+#include "cli/http_client.h"
 #include "service/job_json.h"
 
 namespace vhdkit::cli {
@@ -32,7 +32,7 @@ class ServiceJobClient final : public JobClient {
                      "--output is not part of the service's API; run it without --service"};
     }
     bool dry = request.action == compact::Action::DryRun;
-    json body{{"Path", request.path}, {"Mode", request.mode}};
+    json body{{"Path", request.path}, {"Mode", static_cast<uint16_t>(request.mode)}};
     if (dry) body["DryRun"] = true;
     auto r = service::http_call(socket_, "POST", service::kCompactPathV2, body.dump());
     if (!r) return Started{r.error().code(), "", r.error().what()};

@@ -1,5 +1,5 @@
-// The compaction entry point: what the job model (src/service) and the CLI call. The planner and the
-// executor behind it live beside this file; the format-specific durable steps live in src/vhd, src/vhdx.
+// The compaction entry point: what the job model (src/service) and the CLI call. The prepare step, the
+// planner, the executor and the format hooks live beside this file.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +16,9 @@ namespace vhdkit::compact {
 enum class Mode : uint16_t { Full = 0, Quick = 1, Retrim = 2, Pretrimmed = 3, Prezeroed = 4 };
 std::string_view to_string(Mode m);                       // "full", "quick", ...
 std::optional<Mode> mode_from_string(std::string_view s);  // accepts the names above
+// The one place a number (the reference's uint16 Mode, from HTTP or a caller) becomes a Mode:
+// InvalidParameter naming the valid values otherwise.
+Result<Mode> mode_from_number(uint64_t value, const std::string& path);
 
 enum class Action { Compact, DryRun };
 
@@ -53,7 +56,7 @@ struct Report {
   uint64_t bytes_released = 0;        // file_size_before - file_size_after
 };
 
-// Compacts the image at path. Errors carry the reference return code (FileNotFound, AccessDenied,
+// Compacts the image at path: prepare() (prepare.h) then run. Errors carry the reference return code (FileNotFound, AccessDenied,
 // NotSupported, InUse, InvalidParameter, ...). Cancellation is not an error: outcome says so, and the image
 // is valid (running again finishes the work).
 Result<Report> compact_image(io::Env& env, const std::string& path, const Options& options,

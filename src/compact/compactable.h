@@ -1,6 +1,6 @@
 // What the compaction executor asks of an image format: the layout of its blocks in the host file, a
 // verdict on each allocated block, and three durable steps. Each step returns only after its writes are
-// flushed in the order DESIGN.md gives, so that a power cut at any moment leaves a valid image with the
+// flushed in the order of ARCHITECTURE.md's durability rules (D1-D6), so that a power cut at any moment leaves a valid image with the
 // same virtual content. VHD implements it in src/vhd/vhd_compaction.*, VHDX in src/vhdx/vhdx_compaction.*.
 #pragma once
 
@@ -28,6 +28,8 @@ class CompactableImage {
   virtual uint64_t blocks_allocated() const = 0;
   // The image's own host file (locks are taken on it, so that they cover the descriptor that writes).
   virtual io::File& file() = 0;
+  // The opened image as a virtual disk (reads through the parent chain).
+  virtual disk::VirtualDisk& disk() = 0;
 
   // Slots of every block that holds file space, fixed metadata, alignment, trailer, file size. A slot the
   // format can release without reading it comes with the verdict Release (VHDX: a ZERO or UNMAPPED block

@@ -24,24 +24,9 @@ std::string_view describe(ReturnCode code) {
   return "Unknown return code";
 }
 
-int exit_status(ReturnCode code) {
-  switch (code) {
-    case ReturnCode::Completed:
-    case ReturnCode::JobStarted: return 0;
-    case ReturnCode::InvalidParameter: return 2;
-    case ReturnCode::FileNotFound: return 3;
-    case ReturnCode::AccessDenied: return 4;
-    case ReturnCode::InUse: return 5;
-    case ReturnCode::NotSupported: return 6;
-    case ReturnCode::InvalidState: return 7;
-    case ReturnCode::OutOfMemory: return 8;
-    default: return 1;
-  }
-}
-
 std::string Error::what() const {
-  if (path_.empty()) return fmt::format("vhdkit: {}", message_);
-  return fmt::format("vhdkit: {}: {}", path_, message_);
+  if (path_.empty()) return message_;
+  return fmt::format("{}: {}", path_, message_);
 }
 
 Error Error::with_context(const std::string& context) const {

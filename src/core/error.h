@@ -19,7 +19,7 @@ class Error {
   const std::string& path() const { return path_; }
   const std::string& message() const { return message_; }
 
-  // "vhdkit: disk.vhdx: BAT entry 17 points past the end of the file"
+  // "disk.vhdx: BAT entry 17 points past the end of the file" (the CLI puts "vhdkit: " before it)
   std::string what() const;
 
   // The same error, said of another file (e.g. a parent's error reported while opening the child).

@@ -8,6 +8,14 @@
 
 namespace vhdkit {
 
+Guid load_guid(const std::byte* p) {
+  Guid g;
+  std::memcpy(g.bytes.data(), p, 16);
+  return g;
+}
+
+void store_guid(std::byte* p, const Guid& g) { std::memcpy(p, g.bytes.data(), 16); }
+
 bool Guid::is_zero() const {
   for (auto b : bytes)
     if (b != std::byte{0}) return false;

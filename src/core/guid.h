@@ -24,4 +24,9 @@ struct Guid {
   static std::optional<Guid> parse_ms(std::string_view text);  // accepts optional braces
 };
 
+// The 16 bytes as stored on disk, in the order they are stored (both formats keep them so; only the text
+// forms above differ).
+Guid load_guid(const std::byte* p);
+void store_guid(std::byte* p, const Guid& g);
+
 }  // namespace vhdkit

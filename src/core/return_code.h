@@ -27,8 +27,6 @@ enum class ReturnCode : uint32_t {
 // The reference's wording for each value ("Access Denied", "System is in use", ...).
 std::string_view describe(ReturnCode code);
 
-// The CLI's exit status for a failure with this code: 0 only for success; distinct small numbers so that
-// scripts can tell "not found" from "in use" without parsing text.
-int exit_status(ReturnCode code);
+
 
 }  // namespace vhdkit

@@ -1,5 +1,6 @@
 // The format-agnostic view of a disk image: what callers above the formats (CLI, compaction, file
-// systems, service) see. Each format (raw, vhd, vhdx) implements it; open_image() picks the format.
+// systems, service) see. Each format (raw, vhd, vhdx) implements it behind its Driver (disk/driver.h);
+// image::open_image() (src/image) picks the driver.
 #pragma once
 
 #include <cstdint>
@@ -19,8 +20,25 @@ namespace vhdkit::disk {
 enum class Format { Raw, Vhd, Vhdx };
 enum class DiskType { Fixed, Dynamic, Differencing };
 
-std::string_view to_string(Format f);    // "raw", "vhd", "vhdx"
-std::string_view to_string(DiskType t);  // "fixed", "dynamic", "differencing"
+// "raw", "vhd", "vhdx"
+constexpr std::string_view to_string(Format f) {
+  switch (f) {
+    case Format::Raw: return "raw";
+    case Format::Vhd: return "vhd";
+    case Format::Vhdx: return "vhdx";
+  }
+  return "?";
+}
+
+// "fixed", "dynamic", "differencing"
+constexpr std::string_view to_string(DiskType t) {
+  switch (t) {
+    case DiskType::Fixed: return "fixed";
+    case DiskType::Dynamic: return "dynamic";
+    case DiskType::Differencing: return "differencing";
+  }
+  return "?";
+}
 
 // What `vhdkit info` reports. Format-specific facts go in `details` (shown as "key: value").
 struct DiskInfo {
@@ -80,19 +98,19 @@ class VirtualDisk {
 enum class ParentPolicy {
   Require,   // opening fails when a differencing disk's parent cannot be found or does not match
   Optional,  // open anyway (for info/check); reads that would fall through to the parent fail
+  Skip,      // do not look for parents at all: judging an image by its own structures
 };
+
+// Which lock the dispatcher takes on the image before it parses anything (durability rule D9). A writer
+// always holds Exclusive; a reader that must see a file nobody changes under it (a dry run) asks Shared.
+enum class Lock { None, Shared, Exclusive };
 
 struct OpenOptions {
   io::Access access = io::Access::ReadOnly;
   std::optional<Format> format;  // force a format instead of detecting it
   ParentPolicy parents = ParentPolicy::Require;
+  // ReadWrite opens are always Exclusive, whatever this says.
+  Lock lock = Lock::None;
 };
-
-// Detects the format (VHDX file identifier, VHD footer cookie; anything else is raw) and opens the image.
-Result<std::unique_ptr<VirtualDisk>> open_image(io::Env& env, const std::string& path,
-                                                const OpenOptions& options = {});
-
-// Format detection alone, without validating the rest.
-Result<Format> detect_format(io::File& file);
 
 }  // namespace vhdkit::disk

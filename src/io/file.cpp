@@ -111,6 +111,12 @@ std::string directory_of(const std::string& path) {
   return dir.empty() ? "." : dir;
 }
 
+Result<std::string> Env::canonical(const std::string& path) {
+  std::filesystem::path p(path);
+  if (p.is_relative()) p = std::filesystem::path("/") / p;
+  return p.lexically_normal().string();
+}
+
 Result<FileIdentity> File::identity() { return do_identity(); }
 Result<FileIdentity> File::do_identity() {
   return fail(ReturnCode::NotSupported, path_, "this kind of file has no device and inode");

@@ -113,6 +113,9 @@ class Env {
   virtual Status sync_dir(const std::string& dir) = 0;
   // Can the caller write this file and its directory? (AccessDenied with the reason otherwise.)
   virtual Status check_writable(const std::string& path) = 0;
+  // The path made absolute, symlinks of its existing part resolved, "." and ".." folded: two spellings of
+  // one file give one answer. The file itself need not exist. Default (files in memory): lexical only.
+  virtual Result<std::string> canonical(const std::string& path);
 
   static Env& posix();
 };

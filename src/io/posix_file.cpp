@@ -7,7 +7,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
+#include <filesystem>
 
 #include "io/file.h"
 #include "io/posix_locks.h"
@@ -196,6 +198,25 @@ class PosixEnv final : public Env {
     ::close(fd);
     if (rc != 0) return fail(code_for_errno(err), dir, fmt::format("fsync failed: {}", std::strerror(err)));
     return ok();
+  }
+
+  // realpath() of the longest prefix that exists, the rest appended and folded.
+  Result<std::string> canonical(const std::string& path) override {
+    if (path.empty()) return fail(ReturnCode::InvalidParameter, path, "empty path");
+    std::filesystem::path p(path);
+    if (p.is_relative()) {
+      char cwd[PATH_MAX];
+      if (!::getcwd(cwd, sizeof cwd)) return fail(code_for_errno(errno), path, "cannot read the current folder");
+      p = std::filesystem::path(cwd) / p;
+    }
+    p = p.lexically_normal();
+    std::filesystem::path rest;
+    for (std::filesystem::path head = p;; head = head.parent_path()) {
+      char resolved[PATH_MAX];
+      if (::realpath(head.c_str(), resolved)) return (std::filesystem::path(resolved) / rest).lexically_normal().string();
+      if (head == head.root_path() || head.empty()) return p.string();
+      rest = rest.empty() ? head.filename() : head.filename() / rest;
+    }
   }
 
   Status check_writable(const std::string& path) override {

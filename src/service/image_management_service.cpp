@@ -3,15 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <filesystem>
 
 #include "core/guid.h"
-#include "service/caller.h"
 
 namespace vhdkit::service {
 namespace {
-
-constexpr uint16_t kHighestMode = static_cast<uint16_t>(compact::Mode::Prezeroed);
 
 // Hands the compaction's progress to the job and the job's terminate request to the compaction.
 class JobObserver final : public compact::Observer {
@@ -24,12 +20,10 @@ class JobObserver final : public compact::Observer {
   Job& job_;
 };
 
-// The name under which "one job per image" is enforced: the same file reached by two spellings of its
-// path (symlinks, "..") is one image.
-std::string image_key(const std::string& path) {
-  std::error_code ec;
-  auto canonical = std::filesystem::weakly_canonical(path, ec);
-  return ec ? path : canonical.string();
+// The name under which "one job per image" is enforced: the file's device and inode (two spellings of a
+// path, hard links, symlinks are one image), or its path for files in memory.
+std::string image_key(const std::optional<io::FileIdentity>& id, const std::string& path) {
+  return id ? fmt::format("{}:{}", id->device, id->inode) : path;
 }
 
 }  // namespace
@@ -53,73 +47,60 @@ ImageManagementService::~ImageManagementService() {
   for (auto& t : workers_) t.join();
 }
 
-Result<std::optional<io::FileIdentity>> ImageManagementService::check(const CompactRequest& request) {
+Result<std::unique_ptr<PreparedCompaction>> ImageManagementService::check(const CompactRequest& request) {
   const std::string& path = request.path;
   if (path.empty()) return fail(ReturnCode::InvalidParameter, "", "Path is empty: give the image's absolute path");
   if (path.front() != '/') {
     return fail(ReturnCode::InvalidParameter, path,
                 "Path must be absolute (a fully qualified path, as CompactVirtualHardDisk requires)");
   }
-  if (request.mode > kHighestMode) {
-    return fail(ReturnCode::InvalidParameter, path,
-                fmt::format("Mode {} is not one of Full 0, Quick 1, Retrim 2, Pretrimmed 3, Prezeroed 4",
-                            request.mode));
-  }
-  // In place, the image must be writable by the caller and free of other writers; into a new file, it is
-  // only read.
-  bool in_place = request.action == compact::Action::Compact && !request.output_path;
-  io::Env& access = request.access_env ? *request.access_env : env_;
-  // Read-only first: it tells a missing file, a folder and an unreadable file apart.
-  VHDKIT_ASSIGN(auto file, access.open(path, io::Access::ReadOnly, io::Creation::OpenExisting));
-  if (in_place) {
-    VHDKIT_ASSIGN(file, access.open(path, io::Access::ReadWrite, io::Creation::OpenExisting));
-  }
-  // What was opened is what gets compacted: the job refuses a path that leads elsewhere later.
-  std::optional<io::FileIdentity> checked;
-  if (auto id = file->identity()) checked = *id;
-  VHDKIT_TRY(file->try_lock(in_place ? io::LockMode::Exclusive : io::LockMode::Shared));
-  VHDKIT_TRY(file->unlock());
-  file.reset();
-  if (auto s = engine_->probe(env_, path); !s && s.error().code() == ReturnCode::NotSupported) return fail(s.error());
   if (request.output_path) {
     const std::string& out = *request.output_path;
     if (out.empty() || out.front() != '/')
       return fail(ReturnCode::InvalidParameter, out, "the output path must be absolute");
-    if (image_key(out) == image_key(path))
-      return fail(ReturnCode::InvalidParameter, out, "the output must be a different file from the image");
   }
-  return checked;
+  compact::Options options;
+  options.mode = request.mode;
+  options.action = request.action;
+  options.output_path = request.output_path;
+  io::Env& access = request.access_env ? *request.access_env : env_;
+  return engine_->prepare(access, path, options);
+}
+
+CompactResult ImageManagementService::CompactVirtualHardDisk(const std::string& path, uint16_t mode) {
+  auto typed = compact::mode_from_number(mode, path);
+  if (!typed) return CompactResult{typed.error().code(), nullptr, typed.error().what()};
+  CompactRequest request;
+  request.path = path;
+  request.mode = *typed;
+  return CompactVirtualHardDisk(request);
 }
 
 CompactResult ImageManagementService::CompactVirtualHardDisk(const CompactRequest& request) {
-  auto checked = check(request);
-  if (!checked) return CompactResult{checked.error().code(), nullptr, checked.error().what()};
-  // The same file reached by two paths (hard links, symlinks, "..") is one image.
-  std::string key = *checked ? fmt::format("{}:{}", (*checked)->device, (*checked)->inode) : image_key(request.path);
-  auto job = std::make_shared<Job>(Guid::random().to_string_be(), request.path, request.mode, request.action,
-                                   options_.time_before_removal, request.owner);
+  auto prepared = check(request);
+  if (!prepared) return CompactResult{prepared.error().code(), nullptr, prepared.error().what()};
+  std::string key = image_key((*prepared)->identity(), request.path);
+  auto job = std::make_shared<Job>(Guid::random().to_string_be(), request.path, request.mode,
+                                   request.action, options_.time_before_removal, request.owner);
   {
     std::lock_guard lock(mu_);
     if (stopping_) {
-      return CompactResult{ReturnCode::NotAvailable, nullptr, "vhdkit: the service is shutting down"};
+      return CompactResult{ReturnCode::NotAvailable, nullptr, "the service is shutting down"};
     }
     if (busy_images_.contains(key)) {
       return CompactResult{ReturnCode::InUse, nullptr,
-                           fmt::format("vhdkit: {}: another job of this service is already compacting this image",
+                           fmt::format("{}: another job of this service is already compacting this image",
                                        request.path)};
     }
     if (queue_.size() >= options_.queue_limit) {
       return CompactResult{ReturnCode::NotAvailable, nullptr,
-                           fmt::format("vhdkit: the job queue is full ({} jobs waiting); try again later",
-                                       queue_.size())};
+                           fmt::format("the job queue is full ({} jobs waiting); try again later", queue_.size())};
     }
     busy_images_.insert(key);
     if (options_.on_job_change) job->set_listener(options_.on_job_change);
     jobs_.emplace(job->instance_id(), job);
     order_.push_back(job->instance_id());
-    Pending pending{job, request, *checked, key};
-    pending.request.access_env = nullptr;  // the caller's Env lives only as long as the call
-    queue_.push_back(std::move(pending));
+    queue_.push_back(Pending{job, std::move(*prepared), key});
   }
   if (options_.on_job_change) options_.on_job_change(job->status());
   work_ready_.notify_one();
@@ -144,28 +125,11 @@ void ImageManagementService::work() {
 
 void ImageManagementService::run(Pending& pending) {
   const auto& job = pending.job;
-  const auto& request = pending.request;
-  if (!job->begin()) return;  // terminated while it waited
-  JobObserver observer(*job);
-  compact::Options options;
-  options.mode = static_cast<compact::Mode>(request.mode);
-  options.action = request.action;
-  options.output_path = request.output_path;
-  if (pending.checked) {
-    PinnedEnv pinned(env_, request.path, *pending.checked);
-    job->finish(engine_->compact(pinned, request.path, options, &observer));
-  } else {
-    job->finish(engine_->compact(env_, request.path, options, &observer));
+  if (job->begin()) {  // not terminated while it waited
+    JobObserver observer(*job);
+    job->finish(pending.prepared->run(&observer));
   }
-}
-
-bool ImageManagementService::is_busy(const std::string& path) {
-  std::string key = image_key(path);
-  if (auto file = env_.open(path, io::Access::ReadOnly, io::Creation::OpenExisting)) {
-    if (auto id = (*file)->identity()) key = fmt::format("{}:{}", id->device, id->inode);
-  }
-  std::lock_guard lock(mu_);
-  return busy_images_.contains(key);
+  pending.prepared.reset();  // closes the image (and its lock) before the image counts as free again
 }
 
 std::vector<std::shared_ptr<Job>> ImageManagementService::jobs() {

@@ -36,11 +36,11 @@ struct ServiceOptions {
 
 struct CompactRequest {
   std::string path;  // absolute ("a fully qualified path", the reference says)
-  uint16_t mode = static_cast<uint16_t>(compact::Mode::Full);  // raw, so that bad values can be refused
+  compact::Mode mode = compact::Mode::Full;  // a number became a Mode at the boundary (mode_from_number)
   compact::Action action = compact::Action::Compact;
   std::optional<std::string> output_path;  // compact into a new file, leaving `path` alone
-  // Access is checked by opening through this Env (the daemon's CallerEnv: as the caller); default: the
-  // service's own Env.
+  // The image and its parents are opened through this Env (the daemon's CallerEnv: as the caller), once,
+  // during the call; default: the service's own Env.
   io::Env* access_env = nullptr;
   std::optional<uint32_t> owner;  // the caller's uid, recorded with the job
 };
@@ -60,13 +60,11 @@ class ImageManagementService {
   ImageManagementService(const ImageManagementService&) = delete;
   ImageManagementService& operator=(const ImageManagementService&) = delete;
 
+  // Prepares the compaction on the calling thread (compact::prepare: every refusal is the return value,
+  // never a failed job), then queues the job that runs it.
   CompactResult CompactVirtualHardDisk(const CompactRequest& request);
-  CompactResult CompactVirtualHardDisk(const std::string& path, uint16_t mode) {
-    CompactRequest request;
-    request.path = path;
-    request.mode = mode;
-    return CompactVirtualHardDisk(request);
-  }
+  // The reference's signature: Mode as a number.
+  CompactResult CompactVirtualHardDisk(const std::string& path, uint16_t mode);
 
   // Jobs not yet removed (TimeBeforeRemoval after they finished), oldest first.
   std::vector<std::shared_ptr<Job>> jobs();
@@ -76,21 +74,17 @@ class ImageManagementService {
   // Drops finished jobs whose TimeBeforeRemoval has passed; returns their ids.
   std::vector<std::string> remove_expired();
 
-  // Does a job of this service hold the image (queued or running)?
-  bool is_busy(const std::string& path);
-
   unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
 
  private:
-  // A job accepted and waiting for a worker, with the identity of the file that was checked.
+  // A job accepted and waiting for a worker, with its image already opened and locked.
   struct Pending {
     std::shared_ptr<Job> job;
-    CompactRequest request;
-    std::optional<io::FileIdentity> checked;
+    std::unique_ptr<PreparedCompaction> prepared;
     std::string image_key;
   };
 
-  Result<std::optional<io::FileIdentity>> check(const CompactRequest& request);
+  Result<std::unique_ptr<PreparedCompaction>> check(const CompactRequest& request);
   void work();
   void run(Pending& pending);
 

@@ -28,10 +28,9 @@ struct Validation {
   std::vector<std::string> problems;  // sentences naming the structure, empty when valid
 };
 
-// `access` opens as the caller (for the access check); `env` is the service's own. `busy` says whether a
-// job of the service holds the image.
-Result<VirtualHardDiskState> get_virtual_hard_disk_state(io::Env& access, io::Env& env, Engine& engine,
-                                                         const std::string& path, bool busy);
-Result<Validation> validate_virtual_hard_disk(io::Env& access, io::Env& env, const std::string& path);
+// `access` opens the image and its parents (the daemon's CallerEnv: as the caller), once. An image that
+// another program or a job of this service holds for writing is reported in use (its lock says so).
+Result<VirtualHardDiskState> get_virtual_hard_disk_state(io::Env& access, Engine& engine, const std::string& path);
+Result<Validation> validate_virtual_hard_disk(io::Env& access, const std::string& path);
 
 }  // namespace vhdkit::service

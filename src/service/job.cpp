@@ -26,7 +26,7 @@ bool is_finished(JobState s) {
          s == JobState::Exception;
 }
 
-Job::Job(std::string instance_id, std::string path, uint16_t mode, compact::Action action,
+Job::Job(std::string instance_id, std::string path, compact::Mode mode, compact::Action action,
          std::chrono::seconds time_before_removal, std::optional<uint32_t> owner)
     : instance_id_(std::move(instance_id)), path_(std::move(path)) {
   status_.owner = owner;

@@ -43,7 +43,7 @@ using Clock = std::chrono::system_clock;
 struct JobStatus {
   std::string instance_id;
   std::string path;
-  uint16_t mode = 0;  // compact::Mode as the reference numbers it
+  compact::Mode mode = compact::Mode::Full;
   compact::Action action = compact::Action::Compact;
   JobState state = JobState::New;
   uint16_t percent_complete = 0;
@@ -61,7 +61,7 @@ struct JobStatus {
 
 class Job {
  public:
-  Job(std::string instance_id, std::string path, uint16_t mode, compact::Action action,
+  Job(std::string instance_id, std::string path, compact::Mode mode, compact::Action action,
       std::chrono::seconds time_before_removal, std::optional<uint32_t> owner = std::nullopt);
   // A job read back from the job store: its fields as recorded, and never runs again.
   explicit Job(JobStatus recorded);

@@ -76,7 +76,7 @@ json to_json(const JobStatus& s) {
       {"InstanceID", s.instance_id},
       {"Name", s.action == compact::Action::DryRun ? "CompactVirtualHardDisk (dry run)" : "CompactVirtualHardDisk"},
       {"Path", s.path},
-      {"Mode", s.mode},
+      {"Mode", static_cast<uint16_t>(s.mode)},
       {"JobState", static_cast<uint16_t>(s.state)},
       {"JobStatus", std::string(to_string(s.state))},
       {"PercentComplete", s.percent_complete},
@@ -132,7 +132,7 @@ Result<compact::Report> report_from_json(const json& j) {
   VHDKIT_ASSIGN(std::string format, field<std::string>(j, "Format"));
   r.format = format == "vhdx" ? disk::Format::Vhdx : format == "vhd" ? disk::Format::Vhd : disk::Format::Raw;
   VHDKIT_ASSIGN(uint16_t mode, field<uint16_t>(j, "Mode"));
-  r.mode = static_cast<compact::Mode>(mode);
+  VHDKIT_ASSIGN(r.mode, compact::mode_from_number(mode, r.path));
   VHDKIT_ASSIGN(r.mode_note, field<std::string>(j, "ModeNote"));
   VHDKIT_ASSIGN(std::string outcome, field<std::string>(j, "Outcome"));
   r.outcome = outcome == "Cancelled" ? compact::Outcome::Cancelled : compact::Outcome::Completed;
@@ -153,7 +153,8 @@ Result<JobStatus> job_status_from_json(const json& j) {
   JobStatus s;
   VHDKIT_ASSIGN(s.instance_id, field<std::string>(j, "InstanceID"));
   VHDKIT_ASSIGN(s.path, field<std::string>(j, "Path"));
-  VHDKIT_ASSIGN(s.mode, field<uint16_t>(j, "Mode"));
+  VHDKIT_ASSIGN(uint16_t mode, field<uint16_t>(j, "Mode"));
+  VHDKIT_ASSIGN(s.mode, compact::mode_from_number(mode, s.path));
   VHDKIT_ASSIGN(std::string name, field<std::string>(j, "Name"));
   s.action = name.ends_with("(dry run)") ? compact::Action::DryRun : compact::Action::Compact;
   VHDKIT_ASSIGN(uint16_t state, field<uint16_t>(j, "JobState"));

@@ -7,79 +7,6 @@ namespace vhdkit::vhd {
 
 namespace fs = std::filesystem;
 
-std::optional<std::string> utf16_to_utf8(std::u16string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    uint32_t c = s[i];
-    if (c >= 0xD800 && c <= 0xDBFF) {
-      if (i + 1 >= s.size() || s[i + 1] < 0xDC00 || s[i + 1] > 0xDFFF) return std::nullopt;
-      c = 0x10000 + ((c - 0xD800) << 10) + (uint32_t(s[++i]) - 0xDC00);
-    } else if (c >= 0xDC00 && c <= 0xDFFF) {
-      return std::nullopt;
-    }
-    if (c < 0x80) {
-      out += char(c);
-    } else if (c < 0x800) {
-      out += char(0xC0 | (c >> 6));
-      out += char(0x80 | (c & 0x3F));
-    } else if (c < 0x10000) {
-      out += char(0xE0 | (c >> 12));
-      out += char(0x80 | ((c >> 6) & 0x3F));
-      out += char(0x80 | (c & 0x3F));
-    } else {
-      out += char(0xF0 | (c >> 18));
-      out += char(0x80 | ((c >> 12) & 0x3F));
-      out += char(0x80 | ((c >> 6) & 0x3F));
-      out += char(0x80 | (c & 0x3F));
-    }
-  }
-  return out;
-}
-
-std::u16string utf8_to_utf16(std::string_view s) {
-  // Host paths are bytes; invalid UTF-8 is carried through as U+FFFD rather than refused.
-  std::u16string out;
-  for (size_t i = 0; i < s.size();) {
-    auto b = static_cast<uint8_t>(s[i]);
-    uint32_t c;
-    size_t n;
-    if (b < 0x80) c = b, n = 1;
-    else if ((b >> 5) == 0x6) c = b & 0x1F, n = 2;
-    else if ((b >> 4) == 0xE) c = b & 0x0F, n = 3;
-    else if ((b >> 3) == 0x1E) c = b & 0x07, n = 4;
-    else c = 0xFFFD, n = 1;
-    if (n > 1) {
-      if (i + n > s.size()) {
-        c = 0xFFFD, n = 1;
-      } else {
-        for (size_t k = 1; k < n; ++k) {
-          auto cb = static_cast<uint8_t>(s[i + k]);
-          if ((cb >> 6) != 0x2) {
-            c = 0xFFFD, n = 1;
-            break;
-          }
-          c = (c << 6) | (cb & 0x3F);
-        }
-      }
-    }
-    i += n;
-    if (c >= 0x10000) {
-      c -= 0x10000;
-      out += char16_t(0xD800 + (c >> 10));
-      out += char16_t(0xDC00 + (c & 0x3FF));
-    } else {
-      out += char16_t(c);
-    }
-  }
-  return out;
-}
-
-Bytes encode_utf16le(std::u16string_view s) {
-  Bytes out(s.size() * 2);
-  for (size_t i = 0; i < s.size(); ++i) store_le<uint16_t>(out.data() + 2 * i, s[i]);
-  return out;
-}
-
 static bool is_windows_code(uint32_t code) {
   return code == kPlatformW2ku || code == kPlatformW2ru || code == kPlatformWi2k || code == kPlatformWi2r;
 }
@@ -97,7 +24,8 @@ std::optional<std::string> decode_locator_text(uint32_t platform_code, std::span
       if (c == 0) break;  // some writers include the terminating NUL in the length
       text += c;
     }
-    auto utf8 = utf16_to_utf8(text);
+    std::optional<std::string> utf8;
+    if (valid_utf16(text)) utf8 = utf16_to_utf8(text);
     if (!utf8) *why = "it is not valid UTF-16 (an unpaired surrogate)";
     return utf8;
   }

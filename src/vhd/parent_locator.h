@@ -9,14 +9,10 @@
 
 #include "core/bytes.h"
 #include "core/error.h"
+#include "core/utf16.h"
 #include "vhd/vhd_format.h"
 
 namespace vhdkit::vhd {
-
-// UTF-16 <-> UTF-8. Unpaired surrogates are an error (the message names the problem, not the file).
-std::optional<std::string> utf16_to_utf8(std::u16string_view s);
-std::u16string utf8_to_utf16(std::string_view s);
-Bytes encode_utf16le(std::u16string_view s);
 
 // The text a locator's platform data holds, in UTF-8: UTF-16LE for the Windows codes, a file:// URL for
 // MacX. Returns nullopt with a reason in *why when the bytes are not valid text.

@@ -97,7 +97,7 @@ Plan plan_dynamic(DiskTypeCode type, uint64_t size, uint32_t block_size) {
 }
 
 void add_locator(Plan& p, size_t index, uint32_t code, const std::string& text) {
-  Bytes data = encode_utf16le(utf8_to_utf16(text));
+  Bytes data = utf16le_encode(utf8_to_utf16(text));
   uint64_t space = round_up(std::max<uint64_t>(data.size(), 1), kSectorSize);
   ParentLocator& l = p.header->locators[index];
   l.platform_code = code;

@@ -18,12 +18,6 @@ template <size_t N>
 void store_chars(std::byte* p, const std::array<char, N>& a) {
   std::memcpy(p, a.data(), N);
 }
-Guid load_guid(const std::byte* p) {
-  Guid g;
-  std::memcpy(g.bytes.data(), p, 16);
-  return g;
-}
-void store_guid(std::byte* p, const Guid& g) { std::memcpy(p, g.bytes.data(), 16); }
 
 }  // namespace
 

@@ -33,7 +33,9 @@ Result<std::unique_ptr<Image>> Image::open_in_chain(io::Env& env, std::unique_pt
   io::Access access = options.access;
   std::unique_ptr<Image> image(new Image(std::move(file), access, std::move(meta)));
   image->open_problems_ = std::move(problems);
-  if (image->meta_.type == DiskTypeCode::Differencing) {
+  if (image->meta_.type == DiskTypeCode::Differencing && options.parents == disk::ParentPolicy::Skip) {
+    image->parent_problem_ = "the parent was not opened";
+  } else if (image->meta_.type == DiskTypeCode::Differencing) {
     chain.paths.push_back(canonical(image->path()));
     chain.ids.push_back(image->meta_.footer.unique_id);
     VHDKIT_TRY(image->open_parent(env, options, chain));
@@ -67,7 +69,7 @@ std::vector<Candidate> candidates(const Metadata& meta, const std::string& child
     for (const LocatorText& l : meta.locators)
       if (l.platform_code == code)
         add(host_path_for(code, l.text, dir), fmt::format("locator {} {}", fourcc_text(code), l.text));
-  if (auto name = utf16_to_utf8(meta.header->parent_unicode_name); name && !name->empty()) {
+  if (auto name = std::optional(utf16_to_utf8(meta.header->parent_unicode_name)); !name->empty()) {
     std::string source = fmt::format("Parent Unicode Name {}", *name);
     if (auto abs = host_path_for(kPlatformW2ku, *name, dir)) {
       add(abs, source);

@@ -44,10 +44,10 @@ disk::DiskInfo Image::info() const {
   }
   if (meta_.type == DiskTypeCode::Differencing) {
     const DynamicHeader& h = *meta_.header;
-    i.parent_path = parent_path_.empty() ? utf16_to_utf8(h.parent_unicode_name).value_or("?") : parent_path_;
+    i.parent_path = parent_path_.empty() ? utf16_to_utf8(h.parent_unicode_name) : parent_path_;
     d.emplace_back("parent unique id", h.parent_unique_id.to_string_be());
     d.emplace_back("parent timestamp", vhd_time(h.parent_timestamp));
-    d.emplace_back("parent name", utf16_to_utf8(h.parent_unicode_name).value_or("(not valid UTF-16)"));
+    d.emplace_back("parent name", utf16_to_utf8(h.parent_unicode_name));
     for (const LocatorText& l : meta_.locators)
       d.emplace_back(fmt::format("parent locator {}", l.index), fmt::format("{} {}", fourcc_text(l.platform_code), l.text));
     if (parent_problem_) d.emplace_back("parent problem", *parent_problem_);

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "core/error.h"
-#include "disk/create_image.h"
+#include "disk/driver.h"
 #include "io/file.h"
 #include "vhdx/format.h"
 
@@ -34,7 +34,7 @@ struct CreateOptions {
 // names the bad one.
 Status create(io::Env& env, const std::string& path, const CreateOptions& options);
 
-// disk::create_image()'s VHDX branch: creates (block size 0 means 32 MiB; sector sizes 512/4096) and
+// The VHDX driver's create (image::create_image() dispatches here): creates (block size 0 means 32 MiB; sector sizes 512/4096) and
 // returns the new disk open read-write.
 Result<std::unique_ptr<disk::VirtualDisk>> create_image(io::Env& env, const std::string& path,
                                                         const disk::CreateOptions& options);

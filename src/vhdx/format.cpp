@@ -13,12 +13,6 @@ bool signature_is(std::span<const std::byte> b, const char* sig, size_t n) {
 }
 void put_signature(std::span<std::byte> b, const char* sig, size_t n) { std::memcpy(b.data(), sig, n); }
 
-Guid load_guid(const std::byte* p) {
-  Guid g;
-  std::memcpy(g.bytes.data(), p, 16);
-  return g;
-}
-void store_guid(std::byte* p, const Guid& g) { std::memcpy(p, g.bytes.data(), 16); }
 
 // The texts below are literals that always parse.
 Guid known(const char* text) { return *Guid::parse_ms(text); }
@@ -56,46 +50,6 @@ uint32_t crc32c_with_zero_field(std::span<const std::byte> b, size_t checksum_of
   return crc.checksum();
 }
 
-std::string utf16le_to_utf8(std::span<const std::byte> b) {
-  std::string out;
-  for (size_t i = 0; i + 1 < b.size(); i += 2) {
-    uint32_t c = load_le<uint16_t>(b.data() + i);
-    if (c == 0) break;
-    if (c < 0x80) {
-      out += static_cast<char>(c);
-    } else if (c < 0x800) {
-      out += static_cast<char>(0xC0 | (c >> 6));
-      out += static_cast<char>(0x80 | (c & 0x3F));
-    } else {
-      out += static_cast<char>(0xE0 | (c >> 12));
-      out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (c & 0x3F));
-    }
-  }
-  return out;
-}
-
-Bytes utf8_to_utf16le(const std::string& s) {
-  Bytes out;
-  for (size_t i = 0; i < s.size();) {
-    auto u = static_cast<unsigned char>(s[i]);
-    uint32_t c;
-    if (u < 0x80) {
-      c = u, i += 1;
-    } else if ((u & 0xE0) == 0xC0 && i + 1 < s.size()) {
-      c = (u & 0x1Fu) << 6 | (static_cast<unsigned char>(s[i + 1]) & 0x3Fu), i += 2;
-    } else if ((u & 0xF0) == 0xE0 && i + 2 < s.size()) {
-      c = (u & 0x0Fu) << 12 | (static_cast<unsigned char>(s[i + 1]) & 0x3Fu) << 6 |
-          (static_cast<unsigned char>(s[i + 2]) & 0x3Fu);
-      i += 3;
-    } else {
-      c = '?', i += 1;
-    }
-    out.push_back(static_cast<std::byte>(c & 0xFF));
-    out.push_back(static_cast<std::byte>(c >> 8));
-  }
-  return out;
-}
 
 // ---- File identifier ----
 std::optional<FileIdentifier> parse_file_identifier(std::span<const std::byte> b) {

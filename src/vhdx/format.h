@@ -20,6 +20,7 @@
 
 #include "core/bytes.h"
 #include "core/guid.h"
+#include "core/utf16.h"  // the creator string and parent locator keys/values are UTF-16LE
 
 namespace vhdkit::vhdx {
 
@@ -219,10 +220,5 @@ constexpr size_t kParentLocatorEntrySize = 12;
 uint32_t crc32c(std::span<const std::byte> data);
 // Computes the CRC-32C of b with the 4 bytes at checksum_offset taken as zero.
 uint32_t crc32c_with_zero_field(std::span<const std::byte> b, size_t checksum_offset);
-
-// UTF-16LE helpers for the creator string and parent locator keys/values (ASCII-safe; others pass through
-// as UTF-8 encoded code points of the BMP).
-std::string utf16le_to_utf8(std::span<const std::byte> b);
-Bytes utf8_to_utf16le(const std::string& s);
 
 }  // namespace vhdkit::vhdx

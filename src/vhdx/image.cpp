@@ -7,9 +7,7 @@
 namespace vhdkit::vhdx {
 
 Result<std::unique_ptr<Image>> Image::open(std::unique_ptr<io::File> file, io::Access access) {
-  // A writer holds the image alone (and is refused while qemu or another writer has it open). Readers take
-  // no lock: a whole-file shared lock would read to qemu as "forbids consistent reads".
-  if (access == io::Access::ReadWrite) VHDKIT_TRY(file->try_lock(io::LockMode::Exclusive));
+  // Locks are the dispatcher's (image::open_image, durability rule D9): the file arrives locked.
   std::unique_ptr<Image> image(new Image(std::move(file), access));
   VHDKIT_ASSIGN(uint64_t size, image->file_->size());
   VHDKIT_TRY(image->load(size));

@@ -333,7 +333,8 @@ Result<std::unique_ptr<disk::VirtualDisk>> open_chain(io::Env& env, std::unique_
   VHDKIT_ASSIGN(std::unique_ptr<Image> image, Image::open(std::move(file), options.access));
   const Metadata& m = image->metadata();
   std::vector<std::string> notes;
-  if (!m.has_parent) return std::make_unique<VhdxDisk>(std::move(image), nullptr, std::nullopt, std::move(notes));
+  if (!m.has_parent || options.parents == disk::ParentPolicy::Skip)
+    return std::make_unique<VhdxDisk>(std::move(image), nullptr, std::nullopt, std::move(notes));
 
   const std::string path = image->path();
   auto problem = [&](ReturnCode code, std::string message) -> Result<std::unique_ptr<disk::VirtualDisk>> {

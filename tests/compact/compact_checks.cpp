@@ -1,9 +1,10 @@
+#include "image/open_image.h"
 #include "compact_checks.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "disk/compare.h"
+#include "image/compare.h"
 
 namespace vhdkit::testing {
 
@@ -46,10 +47,10 @@ void expect_refused(const std::string& image, ReturnCode code, const std::vector
 }
 
 void expect_same_reading(const std::string& a, const std::string& b) {
-  auto da = disk::open_image(io::Env::posix(), a), db = disk::open_image(io::Env::posix(), b);
+  auto da = image::open_image(io::Env::posix(), a), db = image::open_image(io::Env::posix(), b);
   ASSERT_TRUE(da.has_value()) << da.error().what();
   ASSERT_TRUE(db.has_value()) << db.error().what();
-  auto c = disk::compare_contents(**da, **db, disk::SizeRule::Strict);
+  auto c = image::compare_contents(**da, **db, image::SizeRule::Strict);
   ASSERT_TRUE(c.has_value()) << c.error().what();
   EXPECT_TRUE(c->equal) << a << " and " << b << " differ first at byte " << c->first_difference.value_or(0);
 }

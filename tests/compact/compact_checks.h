@@ -24,7 +24,7 @@ void expect_fully_compacted(const std::string& path);
 // file stays byte for byte as it was.
 void expect_refused(const std::string& image, ReturnCode code, const std::vector<std::string>& phrases);
 
-// Our reader reads the same from both (disk::compare_contents: streaming, and skipping what both maps call
+// Our reader reads the same from both (image::compare_contents: streaming, and skipping what both maps call
 // zero, so that a 10 GiB disk costs what it holds).
 void expect_same_reading(const std::string& a, const std::string& b);
 

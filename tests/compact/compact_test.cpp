@@ -5,8 +5,9 @@
 
 #include <filesystem>
 
+#include "image/open_image.h"
 #include "compact_checks.h"
-#include "disk/create_image.h"
+#include "image/open_image.h"
 
 namespace vhdkit::testing {
 namespace {
@@ -53,7 +54,7 @@ TEST_P(Compact, LastBlockMustMove) {
   EXPECT_EQ(r.bytes_released, 3 * slot() + GetParam().slack);
 }
 
-// Made by our own writer (disk::create_image, then writes of zeros and data): qemu-img and vhdiinfo referee.
+// Made by our own writer (image::create_image, then writes of zeros and data): qemu-img and vhdiinfo referee.
 TEST_P(Compact, ImageMadeByOurWriter) {
   std::string img = path("ours");
   {
@@ -61,7 +62,7 @@ TEST_P(Compact, ImageMadeByOurWriter) {
     o.format = GetParam().format;
     o.virtual_size = 16 * kMiB;
     o.block_size = 2 * kMiB;
-    auto d = disk::create_image(io::Env::posix(), img, o);
+    auto d = image::create_image(io::Env::posix(), img, o);
     ASSERT_TRUE(d.has_value()) << d.error().what();
     std::vector<std::byte> zeros(2 * kMiB), data(2 * kMiB, std::byte{0x6b});
     for (uint64_t b : {5, 0, 7, 2, 3, 6}) ASSERT_TRUE((*d)->write(b * 2 * kMiB, b % 2 ? data : zeros).has_value());

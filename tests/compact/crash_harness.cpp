@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "compact/compact.h"
-#include "io/crash_env.h"
+#include "io/testing/crash_env.h"
 
 namespace vhdkit::testing {
 

@@ -7,10 +7,10 @@
 #include <filesystem>
 
 #include "compact/compact.h"
-#include "compact/open_compactable.h"
+#include "compact/format_hooks.h"
 #include "images.h"
-#include "io/fault_env.h"
-#include "io/mem_env.h"
+#include "io/testing/fault_env.h"
+#include "io/testing/mem_env.h"
 
 namespace vhdkit::testing {
 namespace {

@@ -1,3 +1,4 @@
+#include "image/open_image.h"
 #include "images.h"
 
 #include <algorithm>
@@ -70,7 +71,7 @@ std::string qemu_format(const std::string& image) {
   auto f = io::Env::posix().open(image, io::Access::ReadOnly);
   EXPECT_TRUE(f.has_value()) << image;
   if (!f) return "vpc";
-  auto format = disk::detect_format(**f);
+  auto format = image::detect_format(**f);
   return format && *format == disk::Format::Vhdx ? "vhdx" : "vpc";
 }
 
@@ -143,12 +144,12 @@ DifferencingPair make_differencing_pair(const TempDir& dir) {
 void recover(io::Env& env, const std::string& path) {
   disk::OpenOptions options;
   options.access = io::Access::ReadWrite;
-  auto disk = disk::open_image(env, path, options);
+  auto disk = image::open_image(env, path, options);
   EXPECT_TRUE(disk.has_value()) << disk.error().what();
 }
 
 std::vector<std::byte> virtual_content(io::Env& env, const std::string& path) {
-  auto disk = disk::open_image(env, path);
+  auto disk = image::open_image(env, path);
   EXPECT_TRUE(disk.has_value()) << disk.error().what();
   if (!disk) return {};
   std::vector<std::byte> out((*disk)->virtual_size());
@@ -158,7 +159,7 @@ std::vector<std::byte> virtual_content(io::Env& env, const std::string& path) {
 }
 
 std::vector<std::string> our_check(io::Env& env, const std::string& path) {
-  auto disk = disk::open_image(env, path);
+  auto disk = image::open_image(env, path);
   if (!disk) return {disk.error().what()};
   return (*disk)->check();
 }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "image/open_image.h"
 #include "compact_checks.h"
 #include "vhdx/create.h"
 #include "vhdx/vhdx_disk.h"
@@ -22,7 +23,7 @@ struct Opened {
   vhdx::Image& image() { return *vhdx::image_of(*disk); }
 };
 Opened open_vhdx(const std::string& path) {
-  auto d = disk::open_image(io::Env::posix(), path);
+  auto d = image::open_image(io::Env::posix(), path);
   EXPECT_TRUE(d.has_value()) << d.error().what();
   return {d ? std::move(*d) : nullptr};
 }
@@ -79,7 +80,7 @@ TEST(VhdxCompact, FourKiBLogicalSectors) {
   {
     disk::OpenOptions rw;
     rw.access = io::Access::ReadWrite;
-    auto d = disk::open_image(io::Env::posix(), img, rw);
+    auto d = image::open_image(io::Env::posix(), img, rw);
     ASSERT_TRUE(d.has_value()) << d.error().what();
     std::vector<std::byte> zeros(kMiB), data(kMiB, std::byte{0x5a});
     for (uint64_t b = 0; b < 12; ++b) ASSERT_TRUE((*d)->write(b * kMiB, b % 3 == 1 ? data : zeros).has_value());

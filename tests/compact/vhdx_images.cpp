@@ -2,6 +2,7 @@
 // keep their file space (Hyper-V writes them), built through the vhdx::Image update API.
 #include <random>
 
+#include "image/open_image.h"
 #include "images.h"
 #include "vhdx/create.h"
 #include "vhdx/vhdx_disk.h"
@@ -24,7 +25,7 @@ std::vector<std::byte> random_bytes(uint64_t n, uint64_t seed) {
 std::unique_ptr<disk::VirtualDisk> open_rw(const std::string& path) {
   disk::OpenOptions o;
   o.access = io::Access::ReadWrite;
-  auto d = disk::open_image(io::Env::posix(), path, o);
+  auto d = image::open_image(io::Env::posix(), path, o);
   EXPECT_TRUE(d.has_value()) << d.error().what();
   return d ? std::move(*d) : nullptr;
 }

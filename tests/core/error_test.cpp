@@ -6,9 +6,9 @@ namespace vhdkit {
 
 TEST(Error, MessageNamesFileAndProblem) {
   Error e(ReturnCode::Failed, "disk.vhdx", "BAT entry 17 points past the end of the file");
-  EXPECT_EQ(e.what(), "vhdkit: disk.vhdx: BAT entry 17 points past the end of the file");
+  EXPECT_EQ(e.what(), "disk.vhdx: BAT entry 17 points past the end of the file");
   EXPECT_EQ(e.with_context("while compacting").what(),
-            "vhdkit: disk.vhdx: while compacting: BAT entry 17 points past the end of the file");
+            "disk.vhdx: while compacting: BAT entry 17 points past the end of the file");
 }
 
 TEST(Error, ReferenceValuesAreExact) {
@@ -17,8 +17,6 @@ TEST(Error, ReferenceValuesAreExact) {
   EXPECT_EQ(static_cast<uint32_t>(ReturnCode::InUse), 32774u);
   EXPECT_EQ(static_cast<uint32_t>(ReturnCode::FileNotFound), 32779u);
   EXPECT_EQ(describe(ReturnCode::InUse), "System is in use");
-  EXPECT_EQ(exit_status(ReturnCode::Completed), 0);
-  EXPECT_NE(exit_status(ReturnCode::FileNotFound), exit_status(ReturnCode::InUse));
 }
 
 static Result<int> half(int v) {

@@ -7,8 +7,8 @@
 #include <filesystem>
 
 #include "io/atomic_output.h"
-#include "io/fault_env.h"
-#include "io/mem_env.h"
+#include "io/testing/fault_env.h"
+#include "io/testing/mem_env.h"
 #include "test_support.h"
 
 namespace vhdkit::io {

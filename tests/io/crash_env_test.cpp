@@ -8,7 +8,7 @@
 #include <set>
 
 #include "io/atomic_output.h"
-#include "io/crash_env.h"
+#include "io/testing/crash_env.h"
 
 namespace vhdkit::io {
 namespace {

@@ -5,8 +5,8 @@
 
 #include <cstring>
 
-#include "io/fault_env.h"
-#include "io/mem_env.h"
+#include "io/testing/fault_env.h"
+#include "io/testing/mem_env.h"
 #include "test_support.h"
 
 namespace vhdkit::io {

@@ -6,9 +6,9 @@
 #include <numeric>
 
 #include "io/file.h"
-#include "io/crash_env.h"
-#include "io/fault_env.h"
-#include "io/mem_env.h"
+#include "io/testing/crash_env.h"
+#include "io/testing/fault_env.h"
+#include "io/testing/mem_env.h"
 #include "test_support.h"
 
 namespace vhdkit::io {

@@ -1,7 +1,7 @@
 // What MemEnv adds for tests beyond the File/Env contract: permissions, byte access, shared opens.
 #include <gtest/gtest.h>
 
-#include "io/mem_env.h"
+#include "io/testing/mem_env.h"
 
 namespace vhdkit::io {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "child_process.h"
 #include "openapi_check.h"
-#include "service/http_client.h"
+#include "cli/http_client.h"
 #include "service_images.h"
 
 namespace vhdkit::testing {

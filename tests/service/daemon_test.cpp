@@ -11,7 +11,8 @@
 #include "background_process.h"
 #include "daemon_fixture.h"
 #include "io/file.h"
-#include "service/caller.h"
+#include "compact/prepare.h"
+#include "daemon/caller.h"
 
 namespace vhdkit::testing {
 namespace {
@@ -259,27 +260,25 @@ TEST(Daemon, BadInputIsRefusedAndTheDaemonCarriesOn) {
   EXPECT_EQ(sha256(img), before);
 }
 
-TEST(Daemon, SwappedPathIsRefusedBeforeAnythingIsWritten) {
-  // The job compacts the file that was checked: PinnedEnv refuses a path that now leads elsewhere.
+TEST(Daemon, TheFileCheckedIsTheFileCompacted) {
+  // The prepare step opens the image once and the job compacts that open file: swapping the path after
+  // the call reaches neither the new target nor anything else.
   TempDir dir;
   std::string a = make_dynamic_vhd(dir, "a.vhd", "DZ");
   std::string b = make_dynamic_vhd(dir, "b.vhd", "DZ");
   std::string link = dir.file("link.vhd");
-  ::symlink(a.c_str(), link.c_str());
-  auto checked = io::Env::posix().open(link, io::Access::ReadOnly);
-  ASSERT_TRUE(checked);
-  auto id = (*checked)->identity();
-  ASSERT_TRUE(id);
-  service::PinnedEnv pinned(io::Env::posix(), link, *id);
-  EXPECT_TRUE(pinned.open(link, io::Access::ReadWrite, io::Creation::OpenExisting));
+  ASSERT_EQ(::symlink(a.c_str(), link.c_str()), 0);
+  auto prepared = compact::prepare(io::Env::posix(), link, {});
+  ASSERT_TRUE(prepared) << prepared.error().what();
   ::unlink(link.c_str());
-  ::symlink(b.c_str(), link.c_str());
-  std::string before = sha256(b);
-  auto swapped = pinned.open(link, io::Access::ReadWrite, io::Creation::OpenExisting);
-  ASSERT_FALSE(swapped);
-  EXPECT_EQ(swapped.error().code(), ReturnCode::AccessDenied);
-  EXPECT_NE(swapped.error().message().find("swapped"), std::string::npos);
-  EXPECT_EQ(sha256(b), before);
+  ASSERT_EQ(::symlink(b.c_str(), link.c_str()), 0);
+  std::string b_before = sha256(b);
+  uint64_t a_before = file_size(a);
+  auto report = (*prepared)->run(io::Env::posix(), nullptr);
+  ASSERT_TRUE(report) << report.error().what();
+  prepared->reset();
+  EXPECT_EQ(sha256(b), b_before);
+  EXPECT_LT(file_size(a), a_before);
 }
 
 TEST(Daemon, StateAndValidation) {

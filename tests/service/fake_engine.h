@@ -48,16 +48,22 @@ class FakeEngine final : public Engine {
     return saw_stop_;
   }
 
-  Status probe(io::Env& env, const std::string& path) override {
-    VHDKIT_ASSIGN(auto file, env.open(path, io::Access::ReadOnly));
+  // As compact::prepare() does, the image is opened through `access` (read-write for an in-place run), so
+  // the caller's rights decide; a file that starts with "RAW" is an image the engine cannot compact.
+  Result<std::unique_ptr<PreparedCompaction>> prepare(io::Env& access, const std::string& path,
+                                                      const compact::Options& options) override {
+    bool write = options.action == compact::Action::Compact && !options.output_path;
+    VHDKIT_ASSIGN(auto file, access.open(path, write ? io::Access::ReadWrite : io::Access::ReadOnly));
     std::array<std::byte, 3> head{};
     VHDKIT_TRY(file->read_at(0, head));
     if (std::memcmp(head.data(), "RAW", 3) == 0) return fail(ReturnCode::NotSupported, path, "raw image");
-    return ok();
+    std::optional<io::FileIdentity> id;
+    if (auto i = file->identity()) id = *i;
+    return std::unique_ptr<PreparedCompaction>(std::make_unique<Prepared>(*this, path, options, id));
   }
 
-  Result<compact::Report> compact(io::Env&, const std::string& path, const compact::Options& options,
-                                  compact::Observer* observer) override {
+  Result<compact::Report> compact(const std::string& path, const compact::Options& options,
+                                  compact::Observer* observer) {
     Script s;
     {
       std::unique_lock lock(mu_);
@@ -92,6 +98,23 @@ class FakeEngine final : public Engine {
   }
 
  private:
+  class Prepared final : public PreparedCompaction {
+   public:
+    Prepared(FakeEngine& engine, std::string path, compact::Options options, std::optional<io::FileIdentity> id)
+        : engine_(engine), path_(std::move(path)), options_(std::move(options)), id_(id) {}
+    std::optional<io::FileIdentity> identity() const override { return id_; }
+    disk::VirtualDisk* disk() override { return nullptr; }
+    Result<compact::Report> run(compact::Observer* observer) override {
+      return engine_.compact(path_, options_, observer);
+    }
+
+   private:
+    FakeEngine& engine_;
+    std::string path_;
+    compact::Options options_;
+    std::optional<io::FileIdentity> id_;
+  };
+
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, Script> scripts_;

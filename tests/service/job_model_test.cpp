@@ -146,7 +146,7 @@ TEST_F(JobModelTest, JobRunsToCompletionWithMonotonicProgress) {
   EXPECT_EQ(s.percent_complete, 100);
   EXPECT_EQ(s.error_code, 0u);
   EXPECT_FALSE(s.cancellable);
-  EXPECT_EQ(s.mode, 1);
+  EXPECT_EQ(s.mode, compact::Mode::Quick);
   ASSERT_TRUE(s.report);
   EXPECT_EQ(s.report->file_size_after, 40u << 20);
   seen.push_back(s.percent_complete);
@@ -298,7 +298,7 @@ TEST_F(JobModelTest, ListenerSeesEveryStateChange) {
 }
 
 TEST(JobJson, RoundTripsEveryField) {
-  Job job("0f3c5e1a-0000-4000-8000-000000000001", "/images/a.vhdx", 4, compact::Action::DryRun, 300s);
+  Job job("0f3c5e1a-0000-4000-8000-000000000001", "/images/a.vhdx", compact::Mode::Prezeroed, compact::Action::DryRun, 300s);
   ASSERT_TRUE(job.begin());
   job.progress(1, 3);
   compact::Report report;

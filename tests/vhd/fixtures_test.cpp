@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "image/open_image.h"
 #include "vhd_test_util.h"
 
 namespace vhdkit::vhd::testing {
@@ -104,7 +105,7 @@ TEST(VhdFixtures, DifferencingWithMissingParentFailsWithRequireAndOpensWithOptio
   TempDir dir;
   std::string path = expand_fixture("dfvfs/fat-differential.vhd.gz", dir);
   std::string before = sha256(path);
-  auto r = disk::open_image(io::Env::posix(), path);
+  auto r = image::open_image(io::Env::posix(), path);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), ReturnCode::FileNotFound);
   EXPECT_NE(r.error().message().find("parent"), std::string::npos) << r.error().what();
@@ -146,7 +147,7 @@ TEST(VhdFixtures, BadChecksumsAreRefusedClearly) {
       disk::OpenOptions o;
       o.access = access;
       o.parents = disk::ParentPolicy::Optional;
-      auto r = disk::open_image(io::Env::posix(), path, o);
+      auto r = image::open_image(io::Env::posix(), path, o);
       ASSERT_FALSE(r) << name;
       EXPECT_NE(r.error().message().find("footer checksum is wrong"), std::string::npos) << r.error().what();
     }

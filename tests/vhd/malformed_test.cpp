@@ -7,7 +7,8 @@
 #include <filesystem>
 #include <functional>
 
-#include "disk/create_image.h"
+#include "image/open_image.h"
+#include "image/open_image.h"
 #include "vhd_test_util.h"
 
 namespace vhdkit::vhd::testing {
@@ -52,7 +53,7 @@ std::string qemu_dynamic(const TempDir& dir) {
 
 std::string our_fixed(const TempDir& dir) {
   std::string path = dir.file("fixed.vhd");
-  auto d = disk::create_image(io::Env::posix(), path, {disk::Format::Vhd, disk::DiskType::Fixed, 8 << 20, 0, std::nullopt});
+  auto d = image::create_image(io::Env::posix(), path, {disk::Format::Vhd, disk::DiskType::Fixed, 8 << 20, 0, std::nullopt});
   EXPECT_TRUE(d);
   return path;
 }
@@ -60,10 +61,10 @@ std::string our_fixed(const TempDir& dir) {
 // parent.vhd (ours, dynamic) and child.vhd (ours, differencing); returns the child.
 std::string our_child(const TempDir& dir) {
   auto& env = io::Env::posix();
-  auto p = disk::create_image(env, dir.file("parent.vhd"), {disk::Format::Vhd, disk::DiskType::Dynamic, 8 << 20, 0, std::nullopt});
+  auto p = image::create_image(env, dir.file("parent.vhd"), {disk::Format::Vhd, disk::DiskType::Dynamic, 8 << 20, 0, std::nullopt});
   EXPECT_TRUE(p);
   EXPECT_TRUE((*p)->write(0, pattern(4096, 1)));
-  auto c = disk::create_image(env, dir.file("child.vhd"),
+  auto c = image::create_image(env, dir.file("child.vhd"),
                               {disk::Format::Vhd, disk::DiskType::Differencing, 0, 0, dir.file("parent.vhd")});
   EXPECT_TRUE(c);
   EXPECT_TRUE((*c)->write(2 << 20, pattern(4096, 2)));
@@ -176,7 +177,7 @@ std::vector<Variant> variants() {
   diff("parent_uuid_wrong",
        [](auto& dir, auto&, auto&) {
          std::filesystem::remove(dir.file("parent.vhd"));
-         EXPECT_TRUE(disk::create_image(io::Env::posix(), dir.file("parent.vhd"),
+         EXPECT_TRUE(image::create_image(io::Env::posix(), dir.file("parent.vhd"),
                                         {disk::Format::Vhd, disk::DiskType::Dynamic, 8 << 20, 0, std::nullopt}));
        },
        "but this differencing disk expects", true);
@@ -184,7 +185,7 @@ std::vector<Variant> variants() {
        [](auto& dir, auto&, auto&) {
          // grandchild's parent is child; then parent.vhd becomes a copy of grandchild: child -> parent
          // (= grandchild) -> child.
-         auto g = disk::create_image(io::Env::posix(), dir.file("grandchild.vhd"),
+         auto g = image::create_image(io::Env::posix(), dir.file("grandchild.vhd"),
                                      {disk::Format::Vhd, disk::DiskType::Differencing, 0, 0, dir.file("child.vhd")});
          EXPECT_TRUE(g);
          g->reset();
@@ -226,14 +227,14 @@ TEST(VhdMalformed, EveryVariantIsRefusedClearlyAndLeftUnchanged) {
     if (::testing::Test::HasFailure()) return;
     std::string before = sha256(path);
     for (auto access : {io::Access::ReadOnly, io::Access::ReadWrite}) {
-      auto r = disk::open_image(io::Env::posix(), path, {access, std::nullopt, disk::ParentPolicy::Require});
+      auto r = image::open_image(io::Env::posix(), path, {access, std::nullopt, disk::ParentPolicy::Require});
       ASSERT_FALSE(r) << var.name << " opened";
       EXPECT_NE(r.error().message().find(var.expect), std::string::npos)
           << var.name << ": expected \"" << var.expect << "\" in: " << r.error().what();
       EXPECT_EQ(r.error().path(), path);
       EXPECT_NE(r.error().code(), ReturnCode::Completed);
     }
-    auto optional = disk::open_image(io::Env::posix(), path, {io::Access::ReadOnly, std::nullopt, disk::ParentPolicy::Optional});
+    auto optional = image::open_image(io::Env::posix(), path, {io::Access::ReadOnly, std::nullopt, disk::ParentPolicy::Optional});
     EXPECT_EQ(optional.has_value(), var.optional_opens) << var.name;
     if (optional && var.optional_opens) {
       auto problems = (*optional)->check();

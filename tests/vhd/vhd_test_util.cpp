@@ -1,3 +1,4 @@
+#include "image/open_image.h"
 #include "vhd_test_util.h"
 
 #include <nlohmann/json.hpp>
@@ -7,7 +8,7 @@
 namespace vhdkit::vhd::testing {
 
 std::unique_ptr<disk::VirtualDisk> open_ok(const std::string& path, disk::OpenOptions options) {
-  auto d = disk::open_image(io::Env::posix(), path, options);
+  auto d = image::open_image(io::Env::posix(), path, options);
   EXPECT_TRUE(d.has_value()) << (d ? "" : d.error().what());
   return d ? std::move(*d) : nullptr;
 }

@@ -4,7 +4,8 @@
 
 #include <fmt/format.h>
 
-#include "disk/create_image.h"
+#include "image/open_image.h"
+#include "image/open_image.h"
 #include "vhd/vhd_create.h"
 #include "vhd_test_util.h"
 
@@ -22,7 +23,7 @@ struct Model {
 };
 
 std::unique_ptr<disk::VirtualDisk> create_ok(const std::string& path, disk::CreateOptions o) {
-  auto d = disk::create_image(io::Env::posix(), path, o);
+  auto d = image::create_image(io::Env::posix(), path, o);
   EXPECT_TRUE(d.has_value()) << (d ? "" : d.error().what());
   return d ? std::move(*d) : nullptr;
 }
@@ -250,16 +251,16 @@ TEST(VhdWriter, CreateRefusesBadRequestsAndExistingFiles) {
   std::string path = dir.file("x.vhd");
   auto& env = io::Env::posix();
   using disk::DiskType;
-  EXPECT_FALSE(disk::create_image(env, path, {disk::Format::Vhd, DiskType::Dynamic, 1000, 0, std::nullopt}));
-  EXPECT_FALSE(disk::create_image(env, path, {disk::Format::Vhd, DiskType::Dynamic, 0, 0, std::nullopt}));
-  EXPECT_FALSE(disk::create_image(env, path, {disk::Format::Vhd, DiskType::Dynamic, uint64_t{3} << 40, 0, std::nullopt}));
-  EXPECT_FALSE(disk::create_image(env, path, {disk::Format::Vhd, DiskType::Dynamic, 1 << 20, 3000, std::nullopt}));
-  EXPECT_FALSE(disk::create_image(env, path, {disk::Format::Vhd, DiskType::Differencing, 0, 0, std::nullopt}));
-  EXPECT_FALSE(disk::create_image(env, path, {disk::Format::Vhd, DiskType::Differencing, 0, 0, dir.file("none.vhd")}));
+  EXPECT_FALSE(image::create_image(env, path, {disk::Format::Vhd, DiskType::Dynamic, 1000, 0, std::nullopt}));
+  EXPECT_FALSE(image::create_image(env, path, {disk::Format::Vhd, DiskType::Dynamic, 0, 0, std::nullopt}));
+  EXPECT_FALSE(image::create_image(env, path, {disk::Format::Vhd, DiskType::Dynamic, uint64_t{3} << 40, 0, std::nullopt}));
+  EXPECT_FALSE(image::create_image(env, path, {disk::Format::Vhd, DiskType::Dynamic, 1 << 20, 3000, std::nullopt}));
+  EXPECT_FALSE(image::create_image(env, path, {disk::Format::Vhd, DiskType::Differencing, 0, 0, std::nullopt}));
+  EXPECT_FALSE(image::create_image(env, path, {disk::Format::Vhd, DiskType::Differencing, 0, 0, dir.file("none.vhd")}));
   EXPECT_FALSE(env.exists(path)) << "a refused create left a file";
   write_file(path, std::vector<std::byte>(4096, std::byte{7}));
   std::string before = sha256(path);
-  auto r = disk::create_image(env, path, {disk::Format::Vhd, DiskType::Dynamic, 1 << 20, 0, std::nullopt});
+  auto r = image::create_image(env, path, {disk::Format::Vhd, DiskType::Dynamic, 1 << 20, 0, std::nullopt});
   EXPECT_FALSE(r);
   EXPECT_EQ(sha256(path), before);
 }

@@ -2,7 +2,7 @@
 // are copied into an image's log with the header's LogGuid set, and the image's replay must find the
 // active sequence as [MS-VHDX] 2.3.3 says: the highest-numbered chain of contiguous entries that contains
 // its head's tail; bad or out-of-sequence entries are not replayed; impossible entries are errors.
-#include "io/mem_env.h"
+#include "io/testing/mem_env.h"
 #include "vhdx/create.h"
 #include "vhdx/format.h"
 #include "vhdx_test_util.h"

@@ -5,6 +5,7 @@
 
 #include <functional>
 
+#include "image/open_image.h"
 #include "vhdx/format.h"
 #include "vhdx_test_util.h"
 
@@ -117,7 +118,7 @@ TEST_P(VhdxMalformed, IsRefusedByNameAndLeftUnchanged) {
     disk::OpenOptions o;
     o.access = access;
     o.format = disk::Format::Vhdx;
-    auto d = disk::open_image(io::Env::posix(), path, o);
+    auto d = image::open_image(io::Env::posix(), path, o);
     if (v.error) {
       ASSERT_FALSE(d.has_value()) << v.name << " opened";
       EXPECT_NE(d.error().message().find(v.error), std::string::npos)

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "image/open_image.h"
 #include "disk/virtual_disk.h"
 #include "io/file.h"
 #include "test_support.h"
@@ -21,7 +22,7 @@ inline std::unique_ptr<disk::VirtualDisk> open_ok(const std::string& path, io::A
   disk::OpenOptions o;
   o.access = access;
   o.parents = parents;
-  auto d = disk::open_image(io::Env::posix(), path, o);
+  auto d = image::open_image(io::Env::posix(), path, o);
   EXPECT_TRUE(d.has_value()) << (d ? "" : d.error().what());
   return d ? std::move(*d) : nullptr;
 }
@@ -30,7 +31,7 @@ inline Result<std::unique_ptr<disk::VirtualDisk>> open_result(const std::string&
                                                               io::Access access = io::Access::ReadOnly) {
   disk::OpenOptions o;
   o.access = access;
-  return disk::open_image(io::Env::posix(), path, o);
+  return image::open_image(io::Env::posix(), path, o);
 }
 
 // Writes the disk's virtual content to a raw file, reading every range the map does not call zero.

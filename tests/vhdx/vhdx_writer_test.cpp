@@ -6,7 +6,7 @@
 
 #include <random>
 
-#include "io/crash_env.h"
+#include "io/testing/crash_env.h"
 #include "vhdx/create.h"
 #include "vhdx_test_util.h"
 

@@ -1,0 +1,22 @@
+// The compaction hooks of the formats, as a table keyed by format (format_hooks.cpp): whether an opened
+// image can be compacted, and the CompactableImage over it. A raw image has no hook: it has no blocks.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "compact/compactable.h"
+#include "disk/virtual_disk.h"
+#include "io/file.h"
+
+namespace vhdkit::compact {
+
+// NotSupported with the reason for raw images, fixed disks and formats without a hook.
+Status check_compactable(disk::VirtualDisk& disk);
+Result<std::unique_ptr<CompactableImage>> make_compactable(std::unique_ptr<disk::VirtualDisk> disk);
+
+// Opens (locked: Exclusive for ReadWrite, Shared otherwise) and wraps the image at path; parents required.
+Result<std::unique_ptr<CompactableImage>> open_compactable(io::Env& env, const std::string& path,
+                                                           io::Access access);
+
+}  // namespace vhdkit::compact

@@ -1,0 +1,253 @@
+#include "compact/vhdx_compaction.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <unordered_map>
+
+#include "compact/block_scan.h"
+#include "core/bytes.h"
+#include "vhdx/vhdx_disk.h"
+
+namespace vhdkit::vhdx {
+namespace {
+
+using compact::Move;
+using compact::PlanInput;
+using compact::Slot;
+using compact::Verdict;
+
+bool holds_data(uint8_t state) {
+  return state == static_cast<uint8_t>(PayloadState::FullyPresent) ||
+         state == static_cast<uint8_t>(PayloadState::PartiallyPresent);
+}
+
+class VhdxCompaction final : public compact::CompactableImage {
+ public:
+  explicit VhdxCompaction(std::unique_ptr<disk::VirtualDisk> disk)
+      : disk_(std::move(disk)), image_(*image_of(*disk_)) {}
+
+  const std::string& path() const override { return image_.path(); }
+  disk::Format format() const override { return disk::Format::Vhdx; }
+  disk::DiskType type() const override { return differencing() ? disk::DiskType::Differencing : disk::DiskType::Dynamic; }
+  uint64_t block_size() const override { return image_.metadata().block_size; }
+  uint64_t block_count() const override { return image_.geometry().payload_blocks; }
+  uint64_t blocks_allocated() const override {
+    uint64_t n = 0;
+    for (uint64_t b = 0; b < block_count(); ++b) n += image_.block(b).has_data();
+    return n;
+  }
+  io::File& file() override { return image_.file(); }
+  disk::VirtualDisk& disk() override { return *disk_; }
+
+  // Slot.block is the BAT index (payload and sector bitmap entries share one index space).
+  Result<PlanInput> layout() override {
+    const BatGeometry& g = image_.geometry();
+    PlanInput in;
+    in.alignment = kAlignment;
+    in.trailer_size = 0;
+    in.file_size = image_.file_size();
+    in.fixed.push_back({0, kHeaderSectionSize});
+    in.fixed.push_back({image_.header().log_offset, image_.header().log_length});
+    const HeaderSection& hs = image_.header_section();
+    for (const RegionEntry& r : hs.region_tables[hs.region_table_used].table.entries)
+      in.fixed.push_back({r.file_offset, r.length});
+    retained_ = 0;
+    for (uint64_t i = 0; i < image_.bat().size(); ++i) {
+      uint64_t entry = image_.bat()[i];
+      uint8_t state = bat_state(entry);
+      uint64_t offset = bat_file_offset(entry);
+      if (g.is_bitmap_index(i)) {
+        if (state == static_cast<uint8_t>(BitmapState::Present))
+          in.slots.push_back({i, offset, kSectorBitmapBlockSize, Verdict::Keep});
+      } else if (holds_data(state)) {
+        in.slots.push_back({i, offset, g.block_size, Verdict::Keep});
+      } else if (offset != 0) {
+        // No data, yet the entry still names file space (Hyper-V keeps it for ZERO/UNMAPPED blocks).
+        in.slots.push_back({i, offset, g.block_size, Verdict::Release});
+        target_[i] = state;
+        ++retained_;
+      }
+    }
+    return in;
+  }
+
+  Result<Verdict> classify(const Slot& slot) override {
+    const BatGeometry& g = image_.geometry();
+    if (g.is_bitmap_index(slot.block)) return Verdict::Keep;
+    const uint64_t block = g.block_of_index(slot.block);
+    const uint64_t start = block * g.block_size;
+    const uint64_t length = std::min<uint64_t>(g.block_size, g.virtual_size - start);  // the rest is not on the disk
+    std::optional<uint8_t> target;
+    if (differencing()) {
+      VHDKIT_ASSIGN(target, classify_differencing(block, slot.offset, start, length));
+    } else {
+      VHDKIT_ASSIGN(target, classify_dynamic(slot.offset, length));
+    }
+    if (!target) return Verdict::Keep;
+    target_[slot.block] = *target;
+    return Verdict::Release;
+  }
+
+  Status release(std::span<const Slot> slots) override {
+    std::vector<std::pair<uint64_t, uint64_t>> changes;
+    for (const Slot& s : slots) changes.emplace_back(s.block, make_bat_entry(target_.at(s.block), 0));
+    LogTransaction tx;
+    image_.add_bat_changes(tx, changes);
+    std::vector<uint64_t> had_data;
+    for (const Slot& s : slots)
+      if (holds_data(bat_state(image_.bat()[s.block]))) had_data.push_back(image_.geometry().block_of_index(s.block));
+    VHDKIT_TRY(image_.commit(tx));
+    if (!differencing()) return ok();
+    return clear_bitmap_bits(had_data);
+  }
+
+  Status remap(std::span<const Move> moves) override {
+    std::vector<std::pair<uint64_t, uint64_t>> changes;
+    for (const Move& m : moves) changes.emplace_back(m.block, make_bat_entry(bat_state(image_.bat()[m.block]), m.to));
+    LogTransaction tx;
+    image_.add_bat_changes(tx, changes);
+    return image_.commit(tx);
+  }
+
+  Status shrink(uint64_t new_file_size) override {
+    // The log records the target size first: a replay after a crash then knows the shorter file is meant.
+    LogTransaction tx;
+    tx.set_file_size(new_file_size);
+    VHDKIT_TRY(image_.commit(tx));
+    VHDKIT_TRY(image_.file().truncate(new_file_size));
+    VHDKIT_TRY(image_.file().flush());
+    image_.set_file_size(new_file_size);
+    return ok();
+  }
+
+  Status finish() override { return image_.close_log(); }
+
+  std::string note() const override {
+    std::vector<std::string> notes;
+    if (differencing())
+      notes.push_back("in a differencing disk a block is released where the child reads what the parent reads "
+                      "(NOT_PRESENT) or where it reads zeros (ZERO)");
+    if (retained_ != 0)
+      notes.push_back(fmt::format("{} block{} without data (ZERO, UNMAPPED, ...) still held file space and gave "
+                                  "it back",
+                                  retained_, retained_ == 1 ? "" : "s"));
+    return fmt::format("{}", fmt::join(notes, "; "));
+  }
+
+ private:
+  bool differencing() const { return image_.metadata().has_parent; }
+
+  // Reads [0, length) of the block at file_offset piece by piece (compact/block_scan.h), through the
+  // replayed log when a dry run left it in memory.
+  template <class Fn>
+  Status scan_block(uint64_t file_offset, uint64_t length, Fn fn) {
+    auto read = [&](uint64_t offset, std::span<std::byte> buf) { return image_.read_file(offset, buf); };
+    return compact::scan_pieces(read, file_offset, length, data_, fn);
+  }
+
+  // A dynamic disk reads zeros for a NOT_PRESENT block: only a block of zeros may go.
+  Result<std::optional<uint8_t>> classify_dynamic(uint64_t file_offset, uint64_t length) {
+    bool zero = true;
+    auto zero_piece = [&](uint64_t, std::span<const std::byte> d) -> Result<bool> { return zero = all_zero(d); };
+    VHDKIT_TRY(scan_block(file_offset, length, zero_piece));
+    if (!zero) return std::nullopt;
+    return static_cast<uint8_t>(PayloadState::NotPresent);
+  }
+
+  // The child reads, per sector, its own data where the block holds it (FULLY_PRESENT: everywhere;
+  // PARTIALLY_PRESENT: where the sector bitmap bit is set) and the parent's elsewhere. Without the block it
+  // would read the parent's data (NOT_PRESENT) or zeros (ZERO).
+  Result<std::optional<uint8_t>> classify_differencing(uint64_t block, uint64_t file_offset, uint64_t start,
+                                                       uint64_t length) {
+    const bool partial = image_.block(block).payload_state() == PayloadState::PartiallyPresent;
+    Bytes bits;
+    if (partial) {
+      VHDKIT_ASSIGN(bits, image_.block_bitmap(block));
+    }
+    const uint64_t sector = image_.metadata().logical_sector_size;
+    bool same_as_parent = true, reads_zero = true;
+    auto compare_piece = [&](uint64_t at, std::span<const std::byte> d) -> Result<bool> {
+      parent_.resize(d.size());
+      VHDKIT_TRY(disk_->parent()->read(start + at, parent_));
+      std::span<const std::byte> p(parent_);
+      if (!partial) {
+        same_as_parent = same_as_parent && std::memcmp(d.data(), p.data(), d.size()) == 0;
+        reads_zero = reads_zero && all_zero(d);
+      } else {
+        for (uint64_t s = 0; s < d.size(); s += sector) {
+          uint64_t n = std::min<uint64_t>(sector, d.size() - s);
+          if (sector_bit(bits, (at + s) / sector)) {
+            same_as_parent = same_as_parent && std::memcmp(d.data() + s, p.data() + s, n) == 0;
+            reads_zero = reads_zero && all_zero(d.subspan(s, n));
+          } else {
+            reads_zero = reads_zero && all_zero(p.subspan(s, n));
+          }
+        }
+      }
+      return same_as_parent || reads_zero;
+    };
+    VHDKIT_TRY(scan_block(file_offset, length, compare_piece));
+    if (same_as_parent) return static_cast<uint8_t>(PayloadState::NotPresent);
+    if (reads_zero) return static_cast<uint8_t>(PayloadState::Zero);
+    return std::nullopt;
+  }
+
+  // Clears the sector bitmap bits of blocks that no longer hold data, so that a writer that later turns one
+  // of them PARTIALLY_PRESENT finds no stale bits. Done after the BAT change is durable: no entry reads them.
+  Status clear_bitmap_bits(const std::vector<uint64_t>& blocks) {
+    const BatGeometry& g = image_.geometry();
+    std::map<uint64_t, Bytes> sectors;  // 4 KiB sectors of sector bitmap blocks, as they will be
+    for (uint64_t b : blocks) {
+      if (image_.sector_bitmap(b / g.chunk_ratio).state != static_cast<uint8_t>(BitmapState::Present)) continue;
+      uint64_t at = image_.block_bitmap_offset(b), end = at + g.sectors_per_block() / 8;
+      while (at < end) {
+        uint64_t sector = at / kLogSectorSize * kLogSectorSize;
+        auto it = sectors.find(sector);
+        if (it == sectors.end()) {
+          Bytes bytes(kLogSectorSize);
+          VHDKIT_TRY(image_.read_file(sector, bytes));
+          it = sectors.emplace(sector, std::move(bytes)).first;
+        }
+        uint64_t n = std::min(end, sector + kLogSectorSize) - at;
+        std::memset(it->second.data() + (at - sector), 0, n);
+        at += n;
+      }
+    }
+    LogTransaction tx;
+    for (const auto& [offset, bytes] : sectors) tx.write_sector(offset, bytes);
+    return image_.commit(tx);
+  }
+
+  std::unique_ptr<disk::VirtualDisk> disk_;
+  Image& image_;
+  std::unordered_map<uint64_t, uint8_t> target_;  // BAT index -> the state a released block gets
+  uint64_t retained_ = 0;
+  Bytes data_;
+  Bytes parent_;
+};
+
+}  // namespace
+
+Status check_compactable(disk::VirtualDisk& disk) {
+  Image* image = image_of(disk);
+  if (!image) return fail(ReturnCode::InvalidParameter, disk.path(), "not opened as a VHDX");
+  const Metadata& m = image->metadata();
+  if (m.leave_block_allocated && !m.has_parent) {
+    return fail(ReturnCode::NotSupported, disk.path(),
+                "a fixed VHDX cannot be compacted: its metadata asks that every block stay allocated "
+                "(LeaveBlockAllocated = 1), so no block may be released and the file may not shrink (Retrim, "
+                "which will punch holes in the host file instead, will handle fixed disks later)");
+  }
+  return ok();
+}
+
+Result<std::unique_ptr<compact::CompactableImage>> make_compactable(std::unique_ptr<disk::VirtualDisk> disk) {
+  VHDKIT_TRY(check_compactable(*disk));
+  return std::unique_ptr<compact::CompactableImage>(std::make_unique<VhdxCompaction>(std::move(disk)));
+}
+
+}  // namespace vhdkit::vhdx

@@ -1,0 +1,52 @@
+// vhdkitd's API, apart from the sockets: one HTTP request (method, target, body, caller) in, one reply
+// (status, JSON body) out. Every reply carries ReturnValue; refusals carry Message, a sentence saying what
+// to change. docs/openapi.json describes each path; the tests hold the server to it.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "io/file.h"
+#include "daemon/caller.h"
+#include "service/image_management_service.h"
+#include "daemon/job_store.h"
+
+namespace vhdkit::service {
+
+struct ApiRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // "/v2/jobs/ID" (a query string is ignored)
+  std::string body;
+  Caller caller;
+};
+
+struct ApiReply {
+  unsigned status = 200;
+  nlohmann::json body;
+};
+
+class Api {
+ public:
+  Api(ImageManagementService& service, io::Env& env, Engine& engine) : service_(service), env_(env), engine_(engine) {}
+  ApiReply handle(const ApiRequest& request);
+
+  // A refusal before the method ran (bad JSON, unknown field, body too large...): HTTP status + reason.
+  static ApiReply refuse(unsigned status, ReturnCode code, const std::string& message);
+
+ private:
+  ApiReply compact(const ApiRequest& request, bool v1);
+  ApiReply state(const ApiRequest& request);
+  ApiReply validate(const ApiRequest& request);
+  ApiReply list_jobs(const ApiRequest& request);
+  ApiReply get_job(const ApiRequest& request, const std::string& id);
+  ApiReply change_job(const ApiRequest& request, const std::string& id);
+  // The job, if the caller may see it (his own; every job for root).
+  std::shared_ptr<Job> visible_job(const Caller& caller, const std::string& id);
+
+  ImageManagementService& service_;
+  io::Env& env_;
+  Engine& engine_;
+};
+
+}  // namespace vhdkit::service
