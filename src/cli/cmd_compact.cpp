@@ -23,6 +23,14 @@
 namespace vhdkit::cli {
 namespace {
 
+// The service wants absolute paths; the user's spelling is kept (no symlink resolved), and a current
+// folder that cannot be read leaves the path as given (the service then says it is not absolute).
+std::string absolute_path(const std::string& given) {
+  std::error_code ec;
+  auto p = std::filesystem::absolute(given, ec);
+  return ec ? given : p.lexically_normal().string();
+}
+
 using namespace std::chrono_literals;
 
 // Set by the SIGINT handler; a lock-free atomic store is async-signal-safe. The polling loop turns it into
@@ -172,10 +180,10 @@ int run_compact(const CompactArgs& args) {
   for (const auto& given : args.paths) {
     if (g_interrupted.load()) break;
     service::CompactRequest request;
-    request.path = std::filesystem::absolute(given).lexically_normal().string();
+    request.path = absolute_path(given);
     request.mode = *mode;
     request.action = args.dry_run ? compact::Action::DryRun : compact::Action::Compact;
-    if (args.output) request.output_path = std::filesystem::absolute(*args.output).lexically_normal().string();
+    if (args.output) request.output_path = absolute_path(*args.output);
 
     Outcome o;
     o.path = request.path;

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "core/version.h"
 #include "cli/report.h"
 #include "cli/commands.h"
 #include "core/return_code.h"
@@ -23,7 +24,7 @@ int main(int argc, char** argv) {
   CLI::App app{"vhdkit: inspect, check and compact VHD and VHDX disk images in place"};
   app.name("vhdkit");
   app.require_subcommand(1);
-  app.set_version_flag("--version", "vhdkit 0.1.0");
+  app.set_version_flag("--version", std::string("vhdkit ") + vhdkit::kVersion);
   app.failure_message(usage_failure);
   auto commands = vhdkit::cli::register_commands(app);
   try {

@@ -115,12 +115,12 @@ Result<Report> run_compaction(CompactableImage& image, const Options& options, O
   };
   if (observer.stop_requested()) return cancelled();
 
-  // (1) release, one flush for all of them.
+  // (1) release, one flush for all of them (D4: the pointers go before any byte they named is reused).
   if (!plan.releases.empty()) VHDKIT_TRY(image.release(plan.releases));
   report.blocks_released = plan.releases.size();
 
   // (2) move, in batches of about kMoveBatchBytes: copy (into space no durable entry names: stopping or a
-  // power cut between the copies loses nothing), flush, remap.
+  // power cut between the copies loses nothing), flush, remap (D4: data flushed before the pointer moves).
   uint64_t move_bytes = 0;
   for (const Move& m : plan.moves) move_bytes += m.length;
   progress.plan_moves(move_bytes);
@@ -140,7 +140,7 @@ Result<Report> run_compaction(CompactableImage& image, const Options& options, O
     i += n;
   }
 
-  // (3) shrink.
+  // (3) shrink, after the metadata that no longer names the tail is durable (D5).
   if (observer.stop_requested()) return cancelled();
   if (plan.new_file_size < layout.file_size) {
     VHDKIT_TRY(image.shrink(plan.new_file_size));

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "core/version.h"
 #include "io/file.h"
 #include "service/engine.h"
 #include "daemon/http_api.h"
@@ -126,7 +127,7 @@ int main(int argc, char** argv) {
   app.add_option("--max-body", args.max_body, "Largest request body in bytes")->capture_default_str();
   app.add_option("--tcp-port", args.tcp_port, "Also listen on 127.0.0.1:PORT (needs --token-file)");
   app.add_option("--token-file", args.token_file, "File holding the bearer token for --tcp-port");
-  app.set_version_flag("--version", "vhdkitd 0.1.0");
+  app.set_version_flag("--version", std::string("vhdkitd ") + vhdkit::kVersion);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -53,7 +53,7 @@ Result<std::unique_ptr<disk::VirtualDisk>> open_file(io::Env& env, std::unique_p
 Result<std::unique_ptr<disk::VirtualDisk>> open_image(io::Env& env, const std::string& path,
                                                       const disk::OpenOptions& options) {
   VHDKIT_ASSIGN(auto file, env.open(path, options.access));
-  // Locked before a byte is parsed, so that nobody changes what is being validated.
+  // Locked before a byte is parsed, so that nobody changes what is being validated (D9).
   VHDKIT_TRY(take_lock(*file, options.access, options.lock));
   return open_file(env, std::move(file), options);
 }

@@ -8,6 +8,7 @@
 //   VHDKIT_TRY(out.file().write_at(...));           // or out.close_file() and reopen out.temp_path()
 //   VHDKIT_TRY(out.commit());
 #pragma once
+// Rule D8 (ARCHITECTURE.md): the target holds the old file or the whole new one after any power cut.
 
 #include <functional>
 #include <memory>

@@ -17,6 +17,7 @@ Status File::poisoned_check() const {
   return ok();
 }
 
+// D7: the first failed mutation poisons the file; nothing is retried.
 Status File::remember(Status s) {
   if (!s && !sticky_) sticky_ = s.error();
   return s;

@@ -2,12 +2,12 @@
 // opens files through Env, so that tests can swap in memory, injected errors and simulated power cuts
 // (LevelDB's Env split).
 //
-// Durability rules every implementation keeps:
-//   1. A write is durable only after a later flush() returned success.
-//   2. After a failed write, truncate, punch_hole or flush the File is poisoned (a sticky error): every
+// Every implementation keeps ARCHITECTURE.md's durability rules; those of this interface:
+//   D1. A write is durable only after a later flush() returned success.
+//   D7. After a failed write, truncate, punch_hole or flush the File is poisoned (a sticky error): every
 //      later mutating call and flush fails with that first error until the image is reopened. A half-done
 //      write may or may not have reached the disk, so nothing built on top of it may proceed.
-//   3. Reads keep working after a sticky error (a caller may still report what it sees).
+//       Reads keep working after a sticky error (a caller may still report what it sees).
 #pragma once
 
 #include <cstddef>
@@ -68,7 +68,7 @@ class File {
   Status try_lock(LockMode mode);
   Status unlock();
 
-  // The first error of a failed mutation, if any (see rule 2 above).
+  // The first error of a failed mutation, if any (rule D7).
   const std::optional<Error>& sticky_error() const { return sticky_; }
 
  protected:

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "disk/parent_chain.h"
 #include "disk/virtual_disk.h"
 #include "io/file.h"
 #include "vhd/vhd_format.h"
@@ -85,11 +86,8 @@ class Image final : public disk::VirtualDisk {
   Image(std::unique_ptr<io::File> file, io::Access access, Metadata meta)
       : file_(std::move(file)), access_(access), meta_(std::move(meta)) {}
 
-  // The differencing disks already open below this one in the chain (loop detection).
-  struct Chain {
-    std::vector<std::string> paths;  // canonical, child first
-    std::vector<Guid> ids;           // the Unique Id of each
-  };
+  // The disks already open below this one in the chain (the one resolver's depth and loop checks).
+  using Chain = disk::ParentChain;
   static Result<std::unique_ptr<Image>> open_in_chain(io::Env& env, std::unique_ptr<io::File> file,
                                                       const disk::OpenOptions& options, Chain& chain);
   Status open_parent(io::Env& env, const disk::OpenOptions& options, Chain& chain);

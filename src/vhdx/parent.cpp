@@ -35,8 +35,9 @@ std::vector<std::string> parent_candidates(const ParentLocator& locator, const s
 }
 
 std::string relative_parent_path(const std::string& child_path, const std::string& parent_path) {
-  fs::path child_dir = fs::absolute(child_path).parent_path();
-  fs::path rel = fs::absolute(parent_path).lexically_relative(child_dir);
+  std::error_code ec;
+  fs::path child_dir = fs::absolute(child_path, ec).parent_path();
+  fs::path rel = fs::absolute(parent_path, ec).lexically_relative(child_dir);
   std::string s = rel.string();
   std::replace(s.begin(), s.end(), '/', '\\');
   if (s.rfind("..", 0) != 0) s = ".\\" + s;

@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "disk/parent_chain.h"
 #include "vhdx/parent.h"
 
 namespace vhdkit::vhdx {
@@ -15,7 +16,6 @@ namespace {
 
 using disk::MapExtent;
 
-constexpr int kMaxChainDepth = 32;
 
 bool reads_parent(uint8_t state) {
   switch (static_cast<PayloadState>(state)) {
@@ -328,8 +328,11 @@ class VhdxDisk final : public disk::VirtualDisk {
   std::optional<uint64_t> next_block_;
 };
 
+// A VHDX's link adapter for the one parent-chain resolver (disk/parent_chain.h): the locator's paths, and
+// the parent's DataWriteGuid against parent_linkage (or parent_linkage2), and its size.
 Result<std::unique_ptr<disk::VirtualDisk>> open_chain(io::Env& env, std::unique_ptr<io::File> file,
-                                                      const disk::OpenOptions& options, std::set<std::string>& seen) {
+                                                      const disk::OpenOptions& options, disk::ParentChain& chain) {
+  VHDKIT_TRY(chain.enter(env, *file));
   VHDKIT_ASSIGN(std::unique_ptr<Image> image, Image::open(std::move(file), options.access));
   const Metadata& m = image->metadata();
   std::vector<std::string> notes;
@@ -337,13 +340,6 @@ Result<std::unique_ptr<disk::VirtualDisk>> open_chain(io::Env& env, std::unique_
     return std::make_unique<VhdxDisk>(std::move(image), nullptr, std::nullopt, std::move(notes));
 
   const std::string path = image->path();
-  auto problem = [&](ReturnCode code, std::string message) -> Result<std::unique_ptr<disk::VirtualDisk>> {
-    if (options.parents == disk::ParentPolicy::Require) return fail(code, path, message);
-    notes.push_back(message);
-    return std::unique_ptr<disk::VirtualDisk>();
-  };
-  if (seen.size() >= kMaxChainDepth)
-    return fail(ReturnCode::Failed, path, fmt::format("the parent chain is longer than {} disks", kMaxChainDepth));
   std::string linkage_text = *m.parent_locator->get("parent_linkage");
   auto linkage = Guid::parse_ms(linkage_text);
   if (!linkage)
@@ -352,59 +348,41 @@ Result<std::unique_ptr<disk::VirtualDisk>> open_chain(io::Env& env, std::unique_
   std::optional<Guid> linkage2;
   if (auto l2 = m.parent_locator->get("parent_linkage2")) linkage2 = Guid::parse_ms(*l2);
 
-  std::unique_ptr<disk::VirtualDisk> parent;
-  std::optional<std::string> parent_path;
-  std::vector<std::string> tried = parent_candidates(*m.parent_locator, path);
-  for (const std::string& candidate : tried) {
-    if (!env.exists(candidate)) continue;
-    std::error_code ec;
-    std::string canonical = std::filesystem::weakly_canonical(candidate, ec).string();
-    if (seen.contains(canonical))
-      return fail(ReturnCode::Failed, path, fmt::format("the parent chain loops back to {}", candidate));
-    VHDKIT_ASSIGN(auto pfile, env.open(candidate, io::Access::ReadOnly));
+  disk::ParentLink link;
+  for (const std::string& candidate : parent_candidates(*m.parent_locator, path))
+    link.candidates.push_back({candidate, "the parent locator"});
+  link.open = [&](std::unique_ptr<io::File> pfile, disk::ParentChain& c) {
     disk::OpenOptions popts = options;
     popts.access = io::Access::ReadOnly;
-    seen.insert(canonical);
-    auto opened = open_chain(env, std::move(pfile), popts, seen);
-    if (!opened) return fail(opened.error().with_context(fmt::format("opening the parent {}", candidate)));
-    Image* pimage = image_of(**opened);
+    return open_chain(env, std::move(pfile), popts, c);
+  };
+  const uint64_t size = m.virtual_size;
+  link.mismatch = [&](disk::VirtualDisk& parent, const std::string& candidate) -> std::optional<std::string> {
+    Image* pimage = image_of(parent);
+    if (!pimage) return fmt::format("the parent {} is not a VHDX", candidate);
     Guid pguid = pimage->header().data_write_guid;
-    if (pguid != *linkage && (!linkage2 || pguid != *linkage2)) {
-      auto r = problem(ReturnCode::Failed,
-                       fmt::format("parent linkage mismatch: the child expects its parent's DataWriteGuid to be {{{}}}, "
-                                   "but {} has {{{}}} (the parent changed after the child was made)",
-                                   linkage->to_string_ms(), candidate, pguid.to_string_ms()));
-      if (!r) return r;
-      break;
-    }
-    if ((*opened)->virtual_size() != m.virtual_size) {
-      auto r = problem(ReturnCode::Failed, fmt::format("the parent {} is {} bytes, the child {} bytes", candidate,
-                                                       (*opened)->virtual_size(), m.virtual_size));
-      if (!r) return r;
-      break;
-    }
-    parent = std::move(*opened);
-    parent_path = candidate;
-    break;
-  }
-  if (!parent && notes.empty()) {
-    std::string list;
-    for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t;
-    auto r = problem(ReturnCode::FileNotFound,
-                     fmt::format("the parent disk was not found (tried: {})", list.empty() ? "no usable locator" : list));
-    if (!r) return r;
-  }
-  return std::make_unique<VhdxDisk>(std::move(image), std::move(parent), std::move(parent_path), std::move(notes));
+    if (pguid != *linkage && (!linkage2 || pguid != *linkage2))
+      return fmt::format("parent linkage mismatch: the child expects its parent's DataWriteGuid to be {{{}}}, "
+                         "but {} has {{{}}} (the parent changed after the child was made)",
+                         linkage->to_string_ms(), candidate, pguid.to_string_ms());
+    if (parent.virtual_size() != size)
+      return fmt::format("the parent {} is {} bytes, the child {} bytes", candidate, parent.virtual_size(), size);
+    return std::nullopt;
+  };
+  VHDKIT_ASSIGN(disk::ResolvedParent resolved, disk::resolve_parent(env, path, link, options.parents, chain));
+  if (resolved.problem) notes.push_back(*resolved.problem);
+  std::optional<std::string> parent_path;
+  if (resolved.disk) parent_path = resolved.path;
+  return std::make_unique<VhdxDisk>(std::move(image), std::move(resolved.disk), std::move(parent_path),
+                                    std::move(notes));
 }
 
 }  // namespace
 
 Result<std::unique_ptr<disk::VirtualDisk>> open_disk(io::Env& env, std::unique_ptr<io::File> file,
                                                      const disk::OpenOptions& options) {
-  std::set<std::string> seen;
-  std::error_code ec;
-  seen.insert(std::filesystem::weakly_canonical(file->path(), ec).string());
-  return open_chain(env, std::move(file), options, seen);
+  disk::ParentChain chain;
+  return open_chain(env, std::move(file), options, chain);
 }
 
 Image* image_of(disk::VirtualDisk& disk) {
