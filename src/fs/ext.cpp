@@ -8,7 +8,6 @@
 #include <mutex>
 #include <vector>
 
-#include <et/com_err.h>
 #include <fmt/format.h>
 
 #include "core/bytes.h"

@@ -13,4 +13,7 @@
 #pragma GCC diagnostic ignored "-Wold-style-cast"
 #include <ext2fs/ext2_fs.h>
 #include <ext2fs/ext2fs.h>
+extern "C" {
+#include <et/com_err.h>  // no extern "C" of its own
+}
 #pragma GCC diagnostic pop
