@@ -6,12 +6,14 @@
 #include <array>
 #include <cerrno>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "core/bytes.h"
 #include "fs/ext_io.h"
+#include "fs/partition_table.h"
 #include "fs/ranges.h"
 #include "fs/volume_scan.h"
 
@@ -73,11 +75,45 @@ std::optional<std::string> journal_problem(ext2_filsys fs) {
 
 }  // namespace
 
-bool looks_like_ext(std::span<const std::byte> head) {
-  return head.size() >= 2048 && load_le<uint16_t>(head.data() + 1024 + 56) == EXT2_SUPER_MAGIC;
+namespace {
+
+// The few superblock fields (at byte 1024 of the window) we look at before libext2fs does: s_inodes_count
+// @0, s_blocks_count_lo @4, s_log_block_size @24, s_blocks_per_group @32, s_magic @56,
+// s_feature_incompat @96, s_blocks_count_hi @336 (only with the 64bit feature).
+struct SuperPeek {
+  uint64_t blocks = 0, block_size = 0;
+};
+std::optional<SuperPeek> peek_super(std::span<const std::byte> head) {
+  if (head.size() < 2048) return std::nullopt;
+  const std::byte* sb = head.data() + 1024;
+  if (load_le<uint16_t>(sb + 56) != EXT2_SUPER_MAGIC) return std::nullopt;
+  uint32_t log_bs = load_le<uint32_t>(sb + 24);
+  if (log_bs > 6 || load_le<uint32_t>(sb + 0) == 0 || load_le<uint32_t>(sb + 32) == 0) return std::nullopt;
+  SuperPeek p;
+  p.block_size = uint64_t{1024} << log_bs;
+  p.blocks = load_le<uint32_t>(sb + 4);
+  if (load_le<uint32_t>(sb + 96) & EXT4_FEATURE_INCOMPAT_64BIT) p.blocks |= uint64_t{load_le<uint32_t>(sb + 336)} << 32;
+  return p;
 }
 
+}  // namespace
+
+bool looks_like_ext(std::span<const std::byte> head) { return peek_super(head).has_value(); }
+
 Result<VolumeScan> read_ext(disk::VirtualDisk& disk, uint64_t offset, uint64_t size) {
+  // Refuse a file system larger than its partition before libext2fs sizes its tables from the superblock
+  // (a damaged block count would make it allocate descriptors for a disk that does not exist).
+  {
+    std::vector<std::byte> head(std::min<uint64_t>(size, 2048));
+    VHDKIT_TRY(read_exact(disk, offset, head));
+    auto peek = peek_super(head);
+    if (!peek) return kept_whole(offset, size, "ext", "the ext superblock is malformed");
+    auto bytes = checked_mul(peek->blocks, peek->block_size);
+    if (!bytes || *bytes > size) {
+      return kept_whole(offset, size, "ext", fmt::format("the file system ({} blocks of {} bytes) is larger than its partition ({} bytes)",
+                                                         peek->blocks, peek->block_size, size));
+    }
+  }
   ExtWindow window(disk, offset, size);
   FsCloser closer;
   std::string name = "ext";  // refined once the superblock is read
