@@ -40,6 +40,14 @@ Result<VolumeScan> scan_window(disk::VirtualDisk& d, uint64_t offset, uint64_t s
   return kept_whole(offset, size, "", "no file system recognised");
 }
 
+// Does an ext superblock or a swap signature start at `offset`?
+Result<bool> recognised_at(disk::VirtualDisk& d, uint64_t offset) {
+  if (offset >= d.virtual_size()) return false;
+  std::vector<std::byte> head(std::min(d.virtual_size() - offset, kProbeBytes));
+  VHDKIT_TRY(read_exact(d, offset, head));
+  return looks_like_ext(head) || looks_like_swap(head);
+}
+
 Volume make_volume(const std::string& table, const std::string& type, uint64_t offset, uint64_t size) {
   Volume v;
   v.table = table;
@@ -125,7 +133,22 @@ Result<UsageMap> map_usage_impl(disk::VirtualDisk& d) {
     if (bare_fs) return whole_disk(disk_size, "mbr: a partition table and a file system both start the disk");
     VHDKIT_ASSIGN(auto gpt_probe, read_gpt(d, 512, mbr));
     if (gpt_probe) return whole_disk(disk_size, "mbr: a valid GPT sits behind an MBR without a protective entry");
-    VHDKIT_ASSIGN(PartitionTable t, read_mbr(d, mbr, 512));
+    // MBR entries count logical sectors: 4096 bytes on a 4Kn disk. A raw image cannot tell us, so a
+    // Linux partition with no file system where 512-byte sectors put it, but one where 4096-byte sectors
+    // would, means we cannot know the sector size: keep the disk.
+    const uint64_t sector = d.info().logical_sector_size == 4096 ? 4096 : 512;
+    VHDKIT_ASSIGN(PartitionTable t, read_mbr(d, mbr, sector));
+    if (sector == 512 && !t.keep_disk_whole) {
+      for (const Partition& p : t.partitions) {
+        if (p.content == Content::Opaque) continue;
+        VHDKIT_ASSIGN(bool here, recognised_at(d, p.offset));
+        if (here) continue;
+        auto scaled = checked_mul(p.offset, 8);
+        if (!scaled) continue;
+        VHDKIT_ASSIGN(bool there, recognised_at(d, *scaled));
+        if (there) return whole_disk(disk_size, "mbr: the disk's sector size is ambiguous (a file system sits where 4096-byte sectors put a partition)");
+      }
+    }
     return map_partitioned(d, std::move(t));
   }
 

@@ -215,4 +215,23 @@ TEST_F(Tables, MbrBesideBareSuperblockKeepsDisk) {
   EXPECT_TRUE(any_note(m, "both start the disk"));
 }
 
+// An MBR written for 4096-byte sectors, read from a raw image (which says 512): the file system is not
+// where 512-byte sectors put it, but where 4096-byte ones do. Reading it as 512 would call the real file
+// system "outside every partition": the disk is kept whole instead.
+TEST_F(Tables, MbrOf4KnDiskInRawImageKeepsDisk) {
+  std::string disk = dir_.file("4kn-mbr.img");
+  run_ok("truncate -s 40M " + q(disk));
+  place(ext4(24), disk, MiB);
+  std::vector<uint8_t> mbr(66, 0);
+  mbr[4] = 0x83;
+  vhdkit::store_le<uint32_t>(reinterpret_cast<std::byte*>(&mbr[8]), 256);    // 1 MiB in 4 KiB sectors
+  vhdkit::store_le<uint32_t>(reinterpret_cast<std::byte*>(&mbr[12]), 6144);  // 24 MiB
+  mbr[64] = 0x55;
+  mbr[65] = 0xAA;
+  patch_file(disk, 446, mbr);
+  vfs::UsageMap m = map_ok(disk);
+  EXPECT_TRUE(whole(m, 40 * MiB));
+  EXPECT_TRUE(any_note(m, "sector size is ambiguous"));
+}
+
 }  // namespace
