@@ -146,7 +146,7 @@ Result<std::optional<PartitionTable>> read_gpt(disk::VirtualDisk& disk, uint64_t
 
   VHDKIT_ASSIGN(auto primary, read_table(disk, lba_size, 1, disk_lbas));
   // The backup is where the primary says, else (primary unreadable) at the last LBA.
-  uint64_t backup_lba = primary ? primary->h.alternate_lba : disk_lbas - 1;
+  uint64_t backup_lba = primary && primary->h.alternate_lba != 1 ? primary->h.alternate_lba : disk_lbas - 1;
   VHDKIT_ASSIGN(auto backup, read_table(disk, lba_size, backup_lba, disk_lbas));
   if (!backup && primary && backup_lba != disk_lbas - 1) {
     backup_lba = disk_lbas - 1;
