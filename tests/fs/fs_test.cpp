@@ -139,7 +139,7 @@ const Variant kVariants[] = {
 };
 
 // A folder of files with pseudo-random content, some of which the made file systems then lose.
-class Lab : public ::testing::Test {
+class FsImages : public ::testing::Test {
  protected:
   void SetUp() override {
     REQUIRE_TOOLS("mke2fs", "debugfs", "dumpe2fs", "sfdisk", "mkswap");
@@ -211,7 +211,7 @@ class Lab : public ::testing::Test {
 };
 
 // Every variant on the bare disk (as WSL2's ext4.vhdx): the map equals dumpe2fs's.
-TEST_F(Lab, BareVariantsMatchDumpe2fs) {
+TEST_F(FsImages, BareVariantsMatchDumpe2fs) {
   for (const Variant& v : kVariants) {
     SCOPED_TRACE(v.name);
     std::string img = make_fs(v.name, v.mkfs);
@@ -230,7 +230,7 @@ TEST_F(Lab, BareVariantsMatchDumpe2fs) {
 
 // MBR: two primaries, an extended partition with two logicals. Outside the partitions only the first MiB
 // (MBR and boot loader area) and the EBR sectors are used.
-TEST_F(Lab, MbrPrimaryAndLogicalMatchDumpe2fs) {
+TEST_F(FsImages, MbrPrimaryAndLogicalMatchDumpe2fs) {
   const uint64_t s = 512;
   std::string disk = make_disk("mbr.img", 140,
                                "label: dos\n"
@@ -275,7 +275,7 @@ TEST_F(Lab, MbrPrimaryAndLogicalMatchDumpe2fs) {
 }
 
 // GPT with several partitions: ext4 (meta_bg), swap, LVM, an unknown type, ext4 with 1 KiB blocks.
-TEST_F(Lab, GptSeveralPartitions) {
+TEST_F(FsImages, GptSeveralPartitions) {
   const uint64_t s = 512;
   std::string disk = make_disk("gpt.img", 100,
                                "label: gpt\n"
@@ -322,7 +322,7 @@ TEST_F(Lab, GptSeveralPartitions) {
 }
 
 // GPT made by sgdisk (first usable LBA 34), primary header damaged: read through the backup, said in notes.
-TEST_F(Lab, GptPrimaryDamagedUsesBackup) {
+TEST_F(FsImages, GptPrimaryDamagedUsesBackup) {
   REQUIRE_TOOLS("sgdisk");
   const uint64_t s = 512;
   std::string disk = dir_.file("sg.img");
@@ -344,7 +344,7 @@ TEST_F(Lab, GptPrimaryDamagedUsesBackup) {
 }
 
 // Kept whole, with the reason: dirty journal, error state, not cleanly unmounted, damaged descriptors.
-TEST_F(Lab, UncleanFileSystemsKeptWhole) {
+TEST_F(FsImages, UncleanFileSystemsKeptWhole) {
   struct Case {
     const char* name;
     const char* mkfs;
@@ -383,7 +383,7 @@ TEST_F(Lab, UncleanFileSystemsKeptWhole) {
 }
 
 // A file system larger than its partition, a swap holding a hibernation image, no file system at all.
-TEST_F(Lab, OtherKeptWholeCases) {
+TEST_F(FsImages, OtherKeptWholeCases) {
   const uint64_t s = 512;
   std::string disk = make_disk("small.img", 40,
                                "label: dos\nstart=2048, size=16MiB, type=83\nstart=34816, size=8MiB, type=82\n"
@@ -404,7 +404,7 @@ TEST_F(Lab, OtherKeptWholeCases) {
 }
 
 // An extended partition whose EBR chain loops: the extended partition is kept whole, quickly.
-TEST_F(Lab, MbrExtendedLoopKeptWhole) {
+TEST_F(FsImages, MbrExtendedLoopKeptWhole) {
   const uint64_t s = 512;
   std::string disk = make_disk("loop.img", 60,
                                "label: dos\nstart=2048, size=24MiB, type=83\nstart=51200, type=5\n"
@@ -432,7 +432,7 @@ TEST_F(Lab, MbrExtendedLoopKeptWhole) {
 }
 
 // The same map through a VHDX (qemu-img convert) and on two threads at once.
-TEST_F(Lab, VhdxAndConcurrentMaps) {
+TEST_F(FsImages, VhdxAndConcurrentMaps) {
   REQUIRE_TOOLS("qemu-img");
   std::string a = make_fs("ext4", kVariants[0].mkfs), b = make_fs("bigalloc", kVariants[4].mkfs);
   std::string vhdx = dir_.file("a.vhdx");
@@ -459,7 +459,7 @@ TEST_F(Lab, VhdxAndConcurrentMaps) {
 }
 
 // A disk with no table and no file system: all used, no file system read.
-TEST_F(Lab, NothingRecognisedKeptWhole) {
+TEST_F(FsImages, NothingRecognisedKeptWhole) {
   std::string disk = dir_.file("junk.img");
   run_ok("truncate -s 8M " + q(disk) + " && dd if=/dev/urandom of=" + q(disk) + " bs=64K count=4 conv=notrunc status=none");
   vfs::UsageMap m = map_ok(disk);
@@ -471,7 +471,7 @@ TEST_F(Lab, NothingRecognisedKeptWhole) {
 // Speed: an 8 GiB ext4 (sparse file) maps in well under a second of CPU. Without group descriptor
 // checksums no group is BLOCK_UNINIT, so every group's bitmap is read (the slow case).
 // VHDKIT_FS_BIG_GIB=256 measures another size.
-TEST_F(Lab, Maps8GiBQuickly) {
+TEST_F(FsImages, Maps8GiBQuickly) {
   std::string img = dir_.file("big.fs");
   const char* env = std::getenv("VHDKIT_FS_BIG_GIB");
   uint64_t gib = env ? std::stoull(env) : 8;

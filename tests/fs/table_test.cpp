@@ -44,7 +44,7 @@ bool any_note(const vfs::UsageMap& m, const std::string& text) {
   return false;
 }
 
-class Tables : public ::testing::Test {
+class FsTables : public ::testing::Test {
  protected:
   void SetUp() override {
     for (const char* t : {"mke2fs", "sfdisk", "sgdisk"}) {
@@ -64,7 +64,7 @@ class Tables : public ::testing::Test {
   int n_ = 0;
 };
 
-TEST_F(Tables, HybridMbrUsesGpt) {
+TEST_F(FsTables, HybridMbrUsesGpt) {
   std::string disk = dir_.file("hybrid.img");
   run_ok("truncate -s 40M " + q(disk) + " && sgdisk -o -n 1:2048:+24M -t 1:8300 -n 2:0:+4M -t 2:8200 -h 1 " + q(disk) +
          " >/dev/null 2>&1");
@@ -78,7 +78,7 @@ TEST_F(Tables, HybridMbrUsesGpt) {
 
 // A GPT with 4096-byte logical blocks, built by hand (sfdisk and sgdisk use the file's 512): found after
 // the 512-byte attempt fails. Then the backup and primary are made to disagree: the disk is kept whole.
-TEST_F(Tables, Gpt4KnAndContradictingCopies) {
+TEST_F(FsTables, Gpt4KnAndContradictingCopies) {
   const uint64_t lba = 4096, size = 40 * MiB, lbas = size / lba;
   std::string disk = dir_.file("4kn.img");
   run_ok("truncate -s 40M " + q(disk));
@@ -147,7 +147,7 @@ TEST_F(Tables, Gpt4KnAndContradictingCopies) {
   EXPECT_FALSE(m.any_filesystem_read);
 }
 
-TEST_F(Tables, GptBothCopiesDamagedKeepsDisk) {
+TEST_F(FsTables, GptBothCopiesDamagedKeepsDisk) {
   std::string disk = dir_.file("g.img");
   run_ok("truncate -s 40M " + q(disk) + " && printf 'label: gpt\\nstart=2048, size=24MiB, type=linux\\n' | sfdisk -q " +
          q(disk) + " 2>&1");
@@ -163,7 +163,7 @@ TEST_F(Tables, GptBothCopiesDamagedKeepsDisk) {
   EXPECT_TRUE(any_note(m, "neither GPT header"));
 }
 
-TEST_F(Tables, BackupDamagedIsNoted) {
+TEST_F(FsTables, BackupDamagedIsNoted) {
   std::string disk = dir_.file("g.img");
   run_ok("truncate -s 40M " + q(disk) + " && printf 'label: gpt\\nstart=2048, size=24MiB, type=linux\\n' | sfdisk -q " +
          q(disk) + " 2>&1");
@@ -176,7 +176,7 @@ TEST_F(Tables, BackupDamagedIsNoted) {
 }
 
 // MBR entries patched by hand: sfdisk refuses to write overlapping or oversized partitions.
-TEST_F(Tables, MbrOverlapAndOversize) {
+TEST_F(FsTables, MbrOverlapAndOversize) {
   std::string disk = dir_.file("m.img");
   run_ok("truncate -s 60M " + q(disk) + " && printf 'label: dos\\nstart=2048, size=24MiB, type=83\\n"
          "start=53248, size=24MiB, type=83\\n' | sfdisk -q " + q(disk) + " 2>&1");
@@ -201,7 +201,7 @@ TEST_F(Tables, MbrOverlapAndOversize) {
 }
 
 // An MBR written over a disk whose start is an ext4 superblock: one of the two is stale.
-TEST_F(Tables, MbrBesideBareSuperblockKeepsDisk) {
+TEST_F(FsTables, MbrBesideBareSuperblockKeepsDisk) {
   std::string disk = ext4(32);
   std::vector<uint8_t> mbr(66, 0);
   mbr[4] = 0x83;
@@ -218,7 +218,7 @@ TEST_F(Tables, MbrBesideBareSuperblockKeepsDisk) {
 // An MBR written for 4096-byte sectors, read from a raw image (which says 512): the file system is not
 // where 512-byte sectors put it, but where 4096-byte ones do. Reading it as 512 would call the real file
 // system "outside every partition": the disk is kept whole instead.
-TEST_F(Tables, MbrOf4KnDiskInRawImageKeepsDisk) {
+TEST_F(FsTables, MbrOf4KnDiskInRawImageKeepsDisk) {
   std::string disk = dir_.file("4kn-mbr.img");
   run_ok("truncate -s 40M " + q(disk));
   place(ext4(24), disk, MiB);
