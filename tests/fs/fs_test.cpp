@@ -129,13 +129,15 @@ struct Variant {
 const Variant kVariants[] = {
     {"ext4", "-t ext4 -b 4096", "ext4"},
     {"ext4_no64bit", "-t ext4 -O ^64bit", "ext4"},
-    {"ext4_no_flex_bg", "-t ext4 -b 4096 -O ^flex_bg", "ext4"},
-    {"ext4_meta_bg", "-t ext4 -b 4096 -O meta_bg,^resize_inode", "ext4"},
+    {"ext4_no_flex_bg", "-t ext4 -b 4096 -g 2048 -O ^flex_bg", "ext4"},            // -g: 3 groups, not 1
+    {"ext4_meta_bg", "-t ext4 -b 4096 -g 2048 -O meta_bg,^resize_inode", "ext4"},
     {"ext4_bigalloc", "-t ext4 -b 4096 -O bigalloc -C 16384", "ext4"},
-    {"ext4_no_journal", "-t ext4 -b 4096 -O ^has_journal", "ext4"},
+    {"ext4_no_journal", "-t ext4 -b 4096 -g 2048 -O ^has_journal", "ext4"},
     {"ext4_1k", "-t ext4 -b 1024", "ext4"},
     {"ext2", "-t ext2", "ext2"},
     {"ext3", "-t ext3", "ext3"},
+    {"ext4_uninit_bg", "-t ext4 -b 4096 -g 2048 -O ^metadata_csum,uninit_bg", "ext4"},  // the older checksums
+    {"ext4_2k", "-t ext4 -b 2048", "ext4"},
 };
 
 // A folder of files with pseudo-random content, some of which the made file systems then lose.
