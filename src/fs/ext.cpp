@@ -81,7 +81,7 @@ namespace {
 // @0, s_blocks_count_lo @4, s_log_block_size @24, s_blocks_per_group @32, s_magic @56,
 // s_feature_incompat @96, s_blocks_count_hi @336 (only with the 64bit feature).
 struct SuperPeek {
-  uint64_t blocks = 0, block_size = 0;
+  uint64_t blocks = 0, block_size = 0, blocks_per_group = 0;
 };
 std::optional<SuperPeek> peek_super(std::span<const std::byte> head) {
   if (head.size() < 2048) return std::nullopt;
@@ -92,6 +92,7 @@ std::optional<SuperPeek> peek_super(std::span<const std::byte> head) {
   SuperPeek p;
   p.block_size = uint64_t{1024} << log_bs;
   p.blocks = load_le<uint32_t>(sb + 4);
+  p.blocks_per_group = load_le<uint32_t>(sb + 32);
   if (load_le<uint32_t>(sb + 96) & EXT4_FEATURE_INCOMPAT_64BIT) p.blocks |= uint64_t{load_le<uint32_t>(sb + 336)} << 32;
   return p;
 }
@@ -112,6 +113,11 @@ Result<VolumeScan> read_ext(disk::VirtualDisk& disk, uint64_t offset, uint64_t s
     if (!bytes || *bytes > size) {
       return kept_whole(offset, size, "ext", fmt::format("the file system ({} blocks of {} bytes) is larger than its partition ({} bytes)",
                                                          peek->blocks, peek->block_size, size));
+    }
+    // mke2fs makes groups of 256 blocks or more; fewer would only serve to make libext2fs allocate
+    // descriptors for millions of groups.
+    if (peek->blocks_per_group < 256) {
+      return kept_whole(offset, size, "ext", fmt::format("{} blocks per group is out of range", peek->blocks_per_group));
     }
   }
   ExtWindow window(disk, offset, size);
