@@ -10,6 +10,7 @@
 #include "core/bytes.h"
 #include "disk/virtual_disk.h"
 #include "fs/usage_map.h"
+#include "io/fault_env.h"
 #include "io/file.h"
 #include "test_support.h"
 
@@ -232,6 +233,42 @@ TEST_F(FsTables, MbrOf4KnDiskInRawImageKeepsDisk) {
   vfs::UsageMap m = map_ok(disk);
   EXPECT_TRUE(whole(m, 40 * MiB));
   EXPECT_TRUE(any_note(m, "sector size is ambiguous"));
+}
+
+// A read error anywhere (tables, superblock, descriptors, bitmaps, journal) fails the map: it never turns
+// into a map with less in use.
+TEST_F(FsTables, EveryReadErrorFailsTheMap) {
+  std::string disk = dir_.file("g.img");
+  run_ok("truncate -s 40M " + q(disk) + " && printf 'label: gpt\\nstart=2048, size=24MiB, type=linux\\n' | sfdisk -q " +
+         q(disk) + " 2>&1");
+  place(ext4(24), disk, MiB);
+  vfs::UsageMap clean = map_ok(disk);
+  ASSERT_TRUE(clean.any_filesystem_read);
+  vhdkit::io::FaultEnv counting(vhdkit::io::Env::posix(), {.counted = {vhdkit::io::Op::Read}});
+  {
+    auto d = vhdkit::disk::open_image(counting, disk);
+    ASSERT_TRUE(d);
+    ASSERT_TRUE(vfs::map_usage(**d));
+  }
+  const uint64_t calls = counting.state().calls();
+  int failed = 0, open_failed = 0;
+  for (uint64_t n = 1; n <= calls; ++n) {
+    vhdkit::io::FaultEnv env(vhdkit::io::Env::posix(), {.counted = {vhdkit::io::Op::Read}, .fail_at = n});
+    auto d = vhdkit::disk::open_image(env, disk);
+    if (!d) {  // the failing read was the open's
+      ++open_failed;
+      continue;
+    }
+    auto m = vfs::map_usage(**d);
+    if (!m) {
+      ++failed;
+      continue;
+    }
+    EXPECT_EQ(m->used, clean.used) << "read " << n << " failed, yet the map differs";
+  }
+  std::printf("%llu reads: %d failed the open, %d the map\n", static_cast<unsigned long long>(calls), open_failed,
+              failed);
+  EXPECT_GT(failed, 5) << "of " << calls << " reads";
 }
 
 }  // namespace
