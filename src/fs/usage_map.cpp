@@ -178,6 +178,8 @@ Result<UsageMap> map_usage(disk::VirtualDisk& disk) {
   }
 }
 
+std::string_view to_string(Volume::State s) { return s == Volume::State::Read ? "read" : "kept whole"; }
+
 std::vector<ByteRange> unused_ranges(const UsageMap& map, uint64_t disk_size) {
   std::vector<ByteRange> out;
   uint64_t pos = 0;

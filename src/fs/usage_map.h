@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/error.h"
@@ -46,9 +47,13 @@ struct UsageMap {
   std::vector<ByteRange> used;     // sorted, merged, within the disk; everything not listed is unused
   std::vector<Volume> volumes;     // in disk order
   std::vector<std::string> notes;  // what the reader had to work around ("GPT primary header damaged: used the backup")
-  bool any_filesystem_read = false;  // false: nothing was reclaimable from a file system (Full falls back to
-                                     // Prezeroed, Quick to Pretrimmed)
+  // True when at least one volume was read (ext2/3/4 or swap). False: no file system told us anything, so
+  // Full falls back to Prezeroed and Quick to Pretrimmed. (Even then `used` may leave space outside the
+  // partitions unused.)
+  bool any_filesystem_read = false;
 };
+
+std::string_view to_string(Volume::State s);  // "read", "kept whole"
 
 // Reads the partition table (GPT, MBR, or none) and every file system it can (ext2/3/4 through libext2fs,
 // Linux swap). Fails only when the disk cannot be read; damaged or unknown structures are not errors but
