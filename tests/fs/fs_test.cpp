@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "disk/virtual_disk.h"
+#include "open_disk.h"
 #include "fs/usage_map.h"
 #include "io/file.h"
 #include "test_support.h"
@@ -56,7 +57,7 @@ std::string show(const Ranges& r) {
 }
 
 vhdkit::Result<vfs::UsageMap> map_image(const std::string& path) {
-  VHDKIT_ASSIGN(auto d, vhdkit::disk::open_image(vhdkit::io::Env::posix(), path));
+  VHDKIT_ASSIGN(auto d, vhdkit::fs_test::open_disk(path));
   return vfs::map_usage(*d);
 }
 

@@ -9,6 +9,7 @@
 
 #include "core/bytes.h"
 #include "disk/virtual_disk.h"
+#include "open_disk.h"
 #include "fs/usage_map.h"
 #include "io/fault_env.h"
 #include "io/file.h"
@@ -26,7 +27,7 @@ using vhdkit::testing::TempDir;
 constexpr uint64_t MiB = 1 << 20;
 
 vfs::UsageMap map_ok(const std::string& path) {
-  auto d = vhdkit::disk::open_image(vhdkit::io::Env::posix(), path);
+  auto d = vhdkit::fs_test::open_disk(path);
   EXPECT_TRUE(d) << (d ? "" : d.error().what());
   if (!d) return {};
   auto m = vfs::map_usage(**d);
@@ -246,7 +247,7 @@ TEST_F(FsTables, EveryReadErrorFailsTheMap) {
   ASSERT_TRUE(clean.any_filesystem_read);
   vhdkit::io::FaultEnv counting(vhdkit::io::Env::posix(), {.counted = {vhdkit::io::Op::Read}});
   {
-    auto d = vhdkit::disk::open_image(counting, disk);
+    auto d = vhdkit::fs_test::open_disk(counting, disk);
     ASSERT_TRUE(d);
     ASSERT_TRUE(vfs::map_usage(**d));
   }
@@ -254,7 +255,7 @@ TEST_F(FsTables, EveryReadErrorFailsTheMap) {
   int failed = 0, open_failed = 0;
   for (uint64_t n = 1; n <= calls; ++n) {
     vhdkit::io::FaultEnv env(vhdkit::io::Env::posix(), {.counted = {vhdkit::io::Op::Read}, .fail_at = n});
-    auto d = vhdkit::disk::open_image(env, disk);
+    auto d = vhdkit::fs_test::open_disk(env, disk);
     if (!d) {  // the failing read was the open's
       ++open_failed;
       continue;
