@@ -171,6 +171,21 @@ Result<VolumeScan> read_ext(disk::VirtualDisk& disk, uint64_t offset, uint64_t s
   s.state = Volume::State::Read;
   // Blocks before s_first_data_block (the boot block of 1 KiB-block file systems) are not in the bitmap.
   s.used.push_back({offset, sb->s_first_data_block * bs});
+  // A hostile or badly fragmented bitmap could alternate used and free blocks: past kMaxRuns runs, short
+  // free gaps are counted as used (doubling the shortest kept gap each time), so memory stays bounded.
+  constexpr size_t kMaxRuns = size_t{1} << 21;
+  uint64_t min_gap = 0;
+  auto add_run = [&](ByteRange r) {
+    if (!s.used.empty() && r.offset - s.used.back().end() < min_gap) {
+      s.used.back().length = r.end() - s.used.back().offset;
+    } else {
+      s.used.push_back(r);
+    }
+    if (s.used.size() > kMaxRuns) {
+      min_gap = min_gap ? min_gap * 2 : 2 * bs;
+      coalesce_gaps(s.used, min_gap);
+    }
+  };
   const blk64_t last = blocks - 1;
   blk64_t pos = sb->s_first_data_block;
   while (pos <= last) {
@@ -185,8 +200,12 @@ Result<VolumeScan> read_ext(disk::VirtualDisk& disk, uint64_t offset, uint64_t s
       return whole("the block bitmap cannot be searched: " + describe_error(e));
     }
     if (zero <= set) return whole("the block bitmap search went backwards");  // never loop
-    s.used.push_back({offset + set * bs, (zero - set) * bs});
+    add_run({offset + set * bs, (zero - set) * bs});
     pos = zero;
+  }
+  if (min_gap) {
+    s.notes.push_back(fmt::format("the block bitmap of the partition at {} is fragmented: free gaps shorter than {} bytes are counted as used",
+                                  offset, min_gap));
   }
   // The partition's tail past the file system is not the file system's: something else (RAID metadata,
   // a shrunk file system's leftovers) may live there, so it stays.

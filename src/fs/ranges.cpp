@@ -28,6 +28,18 @@ ByteRange clamp_range(ByteRange r, uint64_t lo, uint64_t hi) {
   return {a, b - a};
 }
 
+void coalesce_gaps(std::vector<ByteRange>& ranges, uint64_t min_gap) {
+  size_t out = 0;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    if (out > 0 && ranges[i].offset - ranges[out - 1].end() < min_gap) {
+      ranges[out - 1].length = ranges[i].end() - ranges[out - 1].offset;
+    } else {
+      ranges[out++] = ranges[i];
+    }
+  }
+  ranges.resize(out);
+}
+
 uint64_t covered_bytes(const std::vector<ByteRange>& merged, uint64_t lo, uint64_t hi) {
   auto it = std::upper_bound(merged.begin(), merged.end(), lo,
                              [](uint64_t v, const ByteRange& r) { return v < r.end(); });

@@ -25,6 +25,9 @@ inline std::optional<uint64_t> checked_mul(uint64_t a, uint64_t b) {
 std::vector<ByteRange> merge_ranges(std::vector<ByteRange> ranges);
 // The part of `r` inside [lo, hi) (length 0 when none).
 ByteRange clamp_range(ByteRange r, uint64_t lo, uint64_t hi);
+// Joins neighbours of the sorted, disjoint `ranges` whose gap is shorter than `min_gap` (the gap becomes
+// used: only ever more is used, never less).
+void coalesce_gaps(std::vector<ByteRange>& ranges, uint64_t min_gap);
 // Bytes of [lo, hi) covered by the merged ranges `merged`.
 uint64_t covered_bytes(const std::vector<ByteRange>& merged, uint64_t lo, uint64_t hi);
 

@@ -273,3 +273,21 @@ TEST_F(FsTables, EveryReadErrorFailsTheMap) {
 }
 
 }  // namespace
+
+#include "fs/ranges.h"
+
+namespace {
+
+TEST(FsRanges, CoalescingOnlyAddsUse) {
+  std::vector<vfs::ByteRange> r = {{0, 10}, {12, 3}, {20, 5}, {40, 1}, {41 + 7, 2}};
+  auto before = r;
+  vfs::detail::coalesce_gaps(r, 8);
+  // Gaps of 2, 5 and 7 bytes (< 8) joined, the gap of 15 kept.
+  EXPECT_EQ(r, (std::vector<vfs::ByteRange>{{0, 25}, {40, 10}}));
+  for (auto b : before) EXPECT_EQ(vfs::detail::covered_bytes(r, b.offset, b.end()), b.length);
+  vfs::detail::coalesce_gaps(r, 0);
+  EXPECT_EQ(r.size(), 2u);
+  EXPECT_EQ(vfs::detail::merge_ranges({{5, 5}, {0, 5}, {20, 0}, {8, 10}}), (std::vector<vfs::ByteRange>{{0, 18}}));
+}
+
+}  // namespace
