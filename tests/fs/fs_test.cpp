@@ -99,9 +99,9 @@ Referee dumpe2fs(const std::string& image) {
   Ranges free;
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
-    auto p = line.find("  Free blocks: ");
-    if (p != 0 && (p == std::string::npos || line.find_first_not_of(' ') != 2)) continue;
-    std::istringstream items(line.substr(p + 15));
+    // Per-group lines are indented ("  Free blocks: 1680-2656, 2752"); the superblock's total is not.
+    if (line.rfind("  Free blocks: ", 0) != 0) continue;
+    std::istringstream items(line.substr(15));
     for (std::string item; std::getline(items, item, ',');) {
       if (item.find_first_not_of(" ") == std::string::npos) continue;
       uint64_t a = std::stoull(item), b = a;
