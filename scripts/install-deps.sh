@@ -11,7 +11,7 @@ packages=(
   # the fuzz targets (fuzz/run.sh): clang 16 and its libFuzzer and sanitizer runtimes
   clang-16 libclang-rt-16-dev
   # referees used by the tests and the demo
-  qemu-utils libvhdi-utils e2fsprogs ntfs-3g dosfstools mtools fdisk util-linux
+  qemu-utils libvhdi-utils e2fsprogs libext2fs-dev gdisk ntfs-3g dosfstools mtools fdisk util-linux
   bzip2 gzip unzip coreutils procps curl python3 sudo
 )
 

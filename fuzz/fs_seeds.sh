@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Seeds of fuzz_fs, made at run time by the real tools: small raw disks with ext2/3/4 (some with files,
+# some deleted), swap, MBR with logical partitions, GPT with several partitions.   fs_seeds.sh DIR
+set -euo pipefail
+out=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$out" "$tmp/content/d"
+echo hello > "$tmp/content/a"
+head -c 20000 /dev/urandom > "$tmp/content/d/b"
+head -c 3000 /dev/urandom > "$tmp/content/c"
+
+mkfs() {  # name size options...
+  local name=$1 size=$2
+  shift 2
+  truncate -s "$size" "$tmp/$name"
+  mke2fs -q -F -N 16 -d "$tmp/content" "$@" "$tmp/$name" > /dev/null 2>&1
+  debugfs -w -R "rm /c" "$tmp/$name" > /dev/null 2>&1
+}
+mkfs ext2 96K -t ext2 -b 1024
+mkfs ext4 160K -t ext4 -O ^has_journal -b 1024
+mkfs ext4-32bit 160K -t ext4 -O ^has_journal,^64bit -b 1024
+mkfs bigalloc 256K -t ext4 -O ^has_journal,bigalloc -C 4096 -b 1024
+mkfs meta_bg 160K -t ext4 -O ^has_journal,meta_bg,^resize_inode -b 1024
+mkfs ext3 1100K -t ext3 -b 1024 -J size=1
+cp "$tmp"/ext2 "$tmp"/ext4 "$tmp"/bigalloc "$tmp"/meta_bg "$tmp"/ext4-32bit "$out"/
+truncate -s 64K "$out/swap" && mkswap -q "$out/swap" > /dev/null 2>&1
+
+truncate -s 384K "$out/mbr"
+printf 'label: dos\nstart=8, size=192, type=83\nstart=200, type=5\nstart=208, size=192, type=83\nstart=560, size=128, type=82\n' |
+  sfdisk -q "$out/mbr" > /dev/null 2>&1
+dd if="$tmp/ext2" of="$out/mbr" bs=512 seek=8 conv=notrunc status=none
+dd if="$tmp/ext4" of="$out/mbr" bs=512 seek=208 conv=notrunc status=none
+dd if="$out/swap" of="$out/mbr" bs=512 seek=560 conv=notrunc status=none
+
+truncate -s 512K "$out/gpt"
+printf 'label: gpt\nfirst-lba: 34\nstart=64, size=320, type=linux\nstart=384, size=128, type=swap\nstart=512, size=64, type=lvm\nstart=576, size=320, type=linux\n' |
+  sfdisk -q "$out/gpt" > /dev/null 2>&1
+dd if="$tmp/ext4" of="$out/gpt" bs=512 seek=64 conv=notrunc status=none
+dd if="$tmp/bigalloc" of="$out/gpt" bs=512 seek=576 count=320 conv=notrunc status=none
+cp "$tmp/ext3" "$out/ext3"

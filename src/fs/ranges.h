@@ -1,0 +1,34 @@
+// Byte-range arithmetic shared by the readers: overflow-safe clamping, sorting and merging.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "fs/usage_map.h"
+
+namespace vhdkit::fs::detail {
+
+// a + b, or nullopt when it overflows 64 bits.
+inline std::optional<uint64_t> checked_add(uint64_t a, uint64_t b) {
+  uint64_t r = 0;
+  if (__builtin_add_overflow(a, b, &r)) return std::nullopt;
+  return r;
+}
+inline std::optional<uint64_t> checked_mul(uint64_t a, uint64_t b) {
+  uint64_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r)) return std::nullopt;
+  return r;
+}
+
+// Sorts and merges overlapping or touching ranges; drops empty ones.
+std::vector<ByteRange> merge_ranges(std::vector<ByteRange> ranges);
+// The part of `r` inside [lo, hi) (length 0 when none).
+ByteRange clamp_range(ByteRange r, uint64_t lo, uint64_t hi);
+// Joins neighbours of the sorted, disjoint `ranges` whose gap is shorter than `min_gap` (the gap becomes
+// used: only ever more is used, never less).
+void coalesce_gaps(std::vector<ByteRange>& ranges, uint64_t min_gap);
+// Bytes of [lo, hi) covered by the merged ranges `merged`.
+uint64_t covered_bytes(const std::vector<ByteRange>& merged, uint64_t lo, uint64_t hi);
+
+}  // namespace vhdkit::fs::detail
