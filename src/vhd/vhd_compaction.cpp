@@ -133,6 +133,8 @@ Result<std::unique_ptr<compact::CompactableImage>> open_for_compaction(io::Env& 
                 "in the file, so there are no blocks to release or move (Retrim, which will punch holes in the "
                 "host file instead, will handle fixed disks later)");
   }
+  if (!image->metadata().write_refusal.empty())
+    return fail(ReturnCode::NotSupported, path, "cannot compact: " + image->metadata().write_refusal);
   if (image->metadata().footer_offset % kSectorSize != 0) {
     return fail(ReturnCode::NotSupported, path,
                 "this VHD ends in a 511-byte footer (written before Virtual PC 2004); compacting it would need "
