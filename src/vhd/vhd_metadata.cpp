@@ -327,29 +327,30 @@ class Reader {
     uint64_t block_bytes = m_.bitmap_size + m_.header->block_size;
     std::vector<std::pair<uint32_t, uint32_t>> starts;  // (file sector, BAT index): 8 bytes an entry
     size_t reported = 0, suppressed = 0;
-    auto block_error = [&](std::string s) {
+    // A hostile table may have millions of bad entries: the sentences are only made for the first few.
+    auto block_error = [&](auto&& make_sentence) {
       if (reported < kMaxBlockErrors) {
-        error(std::move(s));
+        error(make_sentence());
         ++reported;
       } else {
         ++suppressed;
       }
     };
+    uint64_t beyond = 0, first_beyond = 0;
     for (size_t i = 0; i < m_.bat.size(); ++i) {
       if (m_.bat[i] == kUnallocated) continue;
       uint64_t start = uint64_t{m_.bat[i]} * kSectorSize;
       if (!fits(start, block_bytes, m_.footer_offset)) {
-        block_error(fmt::format("BAT entry {} points past the end of the file: its block spans offsets {}-{} "
+        block_error([&] { return fmt::format("BAT entry {} points past the end of the file: its block spans offsets {}-{} "
                                 "but the footer is at {} (the file may be truncated)",
-                                i, hex(start), hex(start + block_bytes), hex(m_.footer_offset)));
+                                i, hex(start), hex(start + block_bytes), hex(m_.footer_offset)); });
         continue;
       }
-      if (i >= m_.block_count)
-        warn(fmt::format("BAT entry {} lies beyond the end of the virtual disk but has a block", i));
+      if (i >= m_.block_count && beyond++ == 0) first_beyond = i;
       for (const Region& r : m_.regions)
         if (overlaps(start, block_bytes, r.offset, r.length)) {
-          block_error(fmt::format("BAT entry {} points into {}: its block at offset {} overlaps it", i, r.name,
-                                  hex(start)));
+          block_error([&] { return fmt::format("BAT entry {} points into {}: its block at offset {} overlaps it", i, r.name,
+                                  hex(start)); });
           break;
         }
       starts.emplace_back(m_.bat[i], static_cast<uint32_t>(i));
@@ -360,11 +361,16 @@ class Reader {
       uint64_t prev = uint64_t{starts[k - 1].first} * kSectorSize, cur = uint64_t{starts[k].first} * kSectorSize;
       size_t pi = starts[k - 1].second, ci = starts[k].second;
       if (cur < prev + block_bytes)
-        block_error(fmt::format("BAT entries {} and {} overlap: their blocks start at offsets {} and {}, "
+        block_error([&] { return fmt::format("BAT entries {} and {} overlap: their blocks start at offsets {} and {}, "
                                 "less than a block ({} bytes with its bitmap) apart",
-                                std::min(pi, ci), std::max(pi, ci), hex(prev), hex(cur), block_bytes));
+                                std::min(pi, ci), std::max(pi, ci), hex(prev), hex(cur), block_bytes); });
     }
     if (suppressed) error(fmt::format("and {} more BAT problems", suppressed));
+    if (beyond == 1)
+      warn(fmt::format("BAT entry {} lies beyond the end of the virtual disk but has a block", first_beyond));
+    else if (beyond > 1)
+      warn(fmt::format("{} BAT entries (the first is {}) lie beyond the end of the virtual disk but have a block",
+                       beyond, first_beyond));
   }
 
   io::File& file_;
