@@ -21,7 +21,7 @@ run() {
   local target=$1 corpus=$2 max_len=$3
   echo "fuzz: $target for ${seconds}s"
   VHDKIT_FUZZ_BASES="$work/bases" "$build/fuzz/$target" "$corpus" -max_total_time="$seconds" \
-    -max_len="$max_len" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
+    -max_len="$max_len" -timeout=10 -rss_limit_mb=256 -print_final_stats=1 \
     -artifact_prefix="$work/findings/$target-" 2> "$work/$target.log" || {
     echo "fuzz: $target found a problem:" >&2
     grep -v '^#' "$work/$target.log" | tail -n 40 >&2

@@ -27,6 +27,9 @@ struct HostileCase {
   std::function<std::string(const TempDir&)> make;  // returns the image path
   Outcome outcome;
   std::string phrase;  // part of the refusal (Refused: of info's error; ReadOnly: of the compaction's error)
+  // The damage leaves the content as it was, but qemu is too slow to referee the damaged file (its log scan is
+  // quadratic): make() keeps an undamaged copy at dir.file("original"), which qemu reads instead.
+  bool qemu_reads_original = false;
 };
 
 // What one command did.
