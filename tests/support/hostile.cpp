@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -76,8 +77,10 @@ std::string sparse_sha256(const std::string& path) {
 
 Measured measure_vhdkit(const std::string& args) {
   // time measures vhdkit itself (not a wrapper); a run past 20 s is killed (status 137, no measurement).
-  std::string cmd = "timeout -s KILL 20 /usr/bin/time -f 'hostile-rss=%M hostile-secs=%e' " + q(vhdkit_bin()) + " " +
-                    args;
+  // VHDKIT_HOSTILE_BIN=another/vhdkit measures another build (for before/after figures).
+  const char* other = std::getenv("VHDKIT_HOSTILE_BIN");
+  std::string bin = other ? other : vhdkit_bin();
+  std::string cmd = "timeout -s KILL 20 /usr/bin/time -f 'hostile-rss=%M hostile-secs=%e' " + q(bin) + " " + args;
   RunResult r = run(cmd);
   Measured m;
   m.status = r.status;
