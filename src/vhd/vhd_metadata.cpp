@@ -347,13 +347,17 @@ class Reader {
         continue;
       }
       if (i >= m_.block_count && beyond++ == 0) first_beyond = i;
+      bool in_region = false;
       for (const Region& r : m_.regions)
         if (overlaps(start, block_bytes, r.offset, r.length)) {
           block_error([&] { return fmt::format("BAT entry {} points into {}: its block at offset {} overlaps it", i, r.name,
                                   hex(start)); });
+          in_region = true;
           break;
         }
-      starts.emplace_back(m_.bat[i], static_cast<uint32_t>(i));
+      // Once the complaints are capped, an entry already refused is not compared with the others (a hostile
+      // table of millions of them would only make the sort slow).
+      if (!in_region || reported < kMaxBlockErrors) starts.emplace_back(m_.bat[i], static_cast<uint32_t>(i));
     }
     std::sort(starts.begin(), starts.end());
     for (size_t k = 1; k < starts.size(); ++k) {
