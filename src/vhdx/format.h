@@ -171,8 +171,6 @@ enum class BitmapState : uint8_t {
   Present = 6,     // SB_BLOCK_PRESENT
 };
 constexpr uint8_t bat_state(uint64_t entry) { return static_cast<uint8_t>(entry & 7); }
-constexpr uint8_t state_value(PayloadState s) { return static_cast<uint8_t>(s); }
-constexpr uint8_t state_value(BitmapState s) { return static_cast<uint8_t>(s); }
 // The one "block has data" test: FULLY_PRESENT and PARTIALLY_PRESENT blocks hold data in the file (and their
 // file space); every other state reads zeros or the parent.
 constexpr bool holds_data(PayloadState s) { return s == PayloadState::FullyPresent || s == PayloadState::PartiallyPresent; }
