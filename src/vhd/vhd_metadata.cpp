@@ -52,7 +52,8 @@ class Reader {
     if (!p_.errors.empty() && m_.footer_from_copy)
       p_.errors.insert(p_.errors.begin(),
                        fmt::format("the footer at the end of the file is missing (its last 512 bytes at offset {} do "
-                                   "not start with the cookie \"conectix\"; the copy at offset 0 was read instead)",
+                                   "not start with the cookie \"conectix\"; the copy at offset 0 was read instead): the file is "
+                                   "truncated or its end was overwritten",
                                    m_.file_size - kFooterSize));
     if (!p_.errors.empty()) return fail(kCorrupt, file_.path(), summarize(p_.errors));
     return std::move(m_);
