@@ -10,7 +10,7 @@
 
 #include "disk/virtual_disk.h"
 #include "fs/usage_map.h"
-#include "io/mem_env.h"
+#include "io/testing/mem_env.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // Writes the starting points of the fuzz targets with vhdkit's own writers (no other tool makes VHDs with
 // small blocks): seeds IMAGE_CORPUS VHDX_BASES VHDX_CORPUS.
-//   IMAGE_CORPUS: small dynamic and fixed VHDs (512 B to 8 KiB blocks, zero and data blocks, blocks written
+//   IMAGE_CORPUS: small dynamic and fixed VHDs (4 KiB and 8 KiB blocks, zero and data blocks, blocks written
 //     out of order) for fuzz_image.
 //   VHDX_BASES: small VHDX files (1 MiB blocks, 512 and 4096-byte sectors, one with a log to replay) that
 //     fuzz_vhdx patches; VHDX_CORPUS: one input per base.
@@ -61,7 +61,8 @@ int main(int argc, char** argv) {
     save(env, p, images + "/vhd-" + std::to_string(n++));
     return true;
   };
-  bool ok = vhd(disk::DiskType::Dynamic, 16 * 512, 512, "DZDZZDPZDZ.DZ") &&
+  // Blocks of 4 KiB at least: vhdkit does not make VHDs with smaller ones (qemu misreads them).
+  bool ok = vhd(disk::DiskType::Dynamic, 13 * 4096, 4096, "DZDZZDPZDZ.DZ") &&
             vhd(disk::DiskType::Dynamic, 64 << 10, 4096, "ZZDDZD") &&
             vhd(disk::DiskType::Dynamic, 64 << 10, 8192, "DPZ.ZD") &&
             vhd(disk::DiskType::Fixed, 16 << 10, 0, "");

@@ -129,6 +129,8 @@ Status check_compactable(disk::VirtualDisk& disk) {
                 "in the file, so there are no blocks to release or move (Retrim, which will punch holes in the "
                 "host file instead, will handle fixed disks later)");
   }
+  if (!image->metadata().write_refusal.empty())
+    return fail(ReturnCode::NotSupported, path, "cannot compact: " + image->metadata().write_refusal);
   if (image->metadata().footer_offset % kSectorSize != 0) {
     return fail(ReturnCode::NotSupported, disk.path(),
                 "this VHD ends in a 511-byte footer (written before Virtual PC 2004); compacting it would need "

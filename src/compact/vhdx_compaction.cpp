@@ -20,11 +20,6 @@ using compact::PlanInput;
 using compact::Slot;
 using compact::Verdict;
 
-bool holds_data(uint8_t state) {
-  return state == static_cast<uint8_t>(PayloadState::FullyPresent) ||
-         state == static_cast<uint8_t>(PayloadState::PartiallyPresent);
-}
-
 class VhdxCompaction final : public compact::CompactableImage {
  public:
   explicit VhdxCompaction(std::unique_ptr<disk::VirtualDisk> disk)

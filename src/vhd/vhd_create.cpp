@@ -71,9 +71,16 @@ Status check_params(const std::string& path, uint64_t size, uint32_t block_size)
   if (size > kMaxVirtualSize)
     return fail(ReturnCode::InvalidParameter, path,
                 fmt::format("the virtual size {} is larger than the 2040 GiB a VHD can hold", size));
-  if (!is_power_of_two(block_size) || block_size < kSectorSize || block_size > kMaxBlockSize)
+  if (!is_power_of_two(block_size) || block_size < kMinInteropBlockSize || block_size > kMaxBlockSize)
     return fail(ReturnCode::InvalidParameter, path,
-                fmt::format("the block size {} is not a power of two between 512 bytes and 256 MiB", block_size));
+                fmt::format("the block size {} is not a power of two between 4 KiB and 256 MiB (qemu reads the "
+                            "sector bitmap of smaller blocks wrongly)",
+                            block_size));
+  if (div_round_up(size, block_size) > kMaxReadTableEntries)
+    return fail(ReturnCode::InvalidParameter, path,
+                fmt::format("{}-byte blocks give a {}-byte disk {} block table entries; at most {} are supported: "
+                            "use larger blocks",
+                            block_size, size, div_round_up(size, block_size), kMaxReadTableEntries));
   return ok();
 }
 

@@ -35,6 +35,15 @@ inline constexpr uint32_t kDefaultBlockSize = 2 * 1024 * 1024;
 inline constexpr uint64_t kMaxVirtualSize = 2040ull << 30;
 // The largest block we accept: the spec's default is 2 MiB and VHDX caps blocks at 256 MiB.
 inline constexpr uint32_t kMaxBlockSize = 256u << 20;
+// qemu's sector bitmap size, ((block_size / 4096) + 511) & ~511, is 0 for blocks under 4 KiB: it reads such VHDs
+// wrongly, so we do not make them (we read them by the spec).
+inline constexpr uint32_t kMinInteropBlockSize = 4096;
+// qemu refuses a Max Table Entries above INT_MAX / 4; we hold at most 8 Mi entries (32 MiB) in memory, which
+// covers the largest VHD with blocks of 256 KiB or more.
+inline constexpr uint64_t kQemuMaxTableEntries = 0x7fffffff / 4;
+inline constexpr uint64_t kMaxReadTableEntries = uint64_t{1} << 23;
+// A parent locator holds a path: we read at most 1 MiB of it.
+inline constexpr uint64_t kMaxLocatorDataLength = 1 << 20;
 // Seconds between the Unix epoch and the VHD epoch (2000-01-01 00:00:00 UTC).
 inline constexpr uint64_t kVhdEpoch = 946684800;
 

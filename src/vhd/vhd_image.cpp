@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 namespace vhdkit::vhd {
 namespace {
@@ -35,8 +36,18 @@ Result<std::unique_ptr<disk::VirtualDisk>> open_vhd(io::Env& env, std::unique_pt
 
 Result<std::unique_ptr<Image>> Image::open(io::Env& env, std::unique_ptr<io::File> file,
                                            const disk::OpenOptions& options) {
-  Chain chain;
-  return open_in_chain(env, std::move(file), options, chain);
+  // Every allocation sized from the file is bounded; should one still fail, the caller gets an error (exit 8),
+  // never an abort.
+  std::string path = file->path();
+  try {
+    Chain chain;
+    VHDKIT_ASSIGN(auto image, open_in_chain(env, std::move(file), options, chain));
+    if (options.access == io::Access::ReadWrite && !image->meta_.write_refusal.empty())
+      return fail(ReturnCode::NotSupported, path, "cannot open for writing: " + image->meta_.write_refusal);
+    return image;
+  } catch (const std::bad_alloc&) {
+    return fail(ReturnCode::OutOfMemory, path, "not enough memory to open the image");
+  }
 }
 
 disk::DiskType Image::type() const {
@@ -67,6 +78,7 @@ Status Image::check_range(uint64_t offset, uint64_t length) const {
 
 Status Image::check_writable() const {
   if (access_ != io::Access::ReadWrite) return fail(ReturnCode::InvalidState, path(), "the image is open read-only");
+  if (!meta_.write_refusal.empty()) return fail(ReturnCode::NotSupported, path(), meta_.write_refusal);
   if (meta_.footer_offset % kSectorSize != 0)
     return fail(ReturnCode::NotSupported, path(), "writing to a VHD with a 511-byte footer is not supported");
   return ok();

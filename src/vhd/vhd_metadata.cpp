@@ -49,6 +49,12 @@ class Reader {
   void warn(std::string s) { p_.warnings.push_back(std::move(s)); }
 
   Result<Metadata> finish() {
+    if (!p_.errors.empty() && m_.footer_from_copy)
+      p_.errors.insert(p_.errors.begin(),
+                       fmt::format("the footer at the end of the file is missing (its last 512 bytes at offset {} do "
+                                   "not start with the cookie \"conectix\"; the copy at offset 0 was read instead): the file is "
+                                   "truncated or its end was overwritten",
+                                   m_.file_size - kFooterSize));
     if (!p_.errors.empty()) return fail(kCorrupt, file_.path(), summarize(p_.errors));
     return std::move(m_);
   }
@@ -74,6 +80,25 @@ class Reader {
     }
     Bytes head(kFooterSize);
     VHDKIT_TRY(file_.read_at(0, head));
+    if (is_footer_cookie(head) &&
+        vhd_checksum(head, kFooterChecksumOffset) == load_be<uint32_t>(head.data() + kFooterChecksumOffset)) {
+      // qemu reads the copy at offset 0 first and opens such files: so do we, for reading. Where the real footer
+      // is (trailing bytes after it, or none) is unknown, so nothing is written to such a file.
+      uint32_t type = load_be<uint32_t>(head.data() + 60);
+      if (type == static_cast<uint32_t>(DiskTypeCode::Dynamic) ||
+          type == static_cast<uint32_t>(DiskTypeCode::Differencing)) {
+        m_.footer_raw = head;
+        m_.footer_offset = size;
+        m_.footer_from_copy = true;
+        warn(fmt::format("the last 512 bytes (at offset {}) are not a footer: the footer is missing or followed by "
+                         "other bytes; the footer copy at offset 0 is used instead (as qemu does)",
+                         size - kFooterSize));
+        m_.write_refusal = "the footer at the end of the file is missing or followed by other bytes (only the copy "
+                           "at offset 0 is readable), so where the file's data ends is not known: repair it with "
+                           "qemu-img convert before compacting";
+        return true;
+      }
+    }
     if (is_footer_cookie(head))
       error(fmt::format(
           "the footer at the end of the file is missing (its last 512 bytes at offset {} do not start "
@@ -176,6 +201,15 @@ class Reader {
         error(fmt::format("dynamic header Max Table Entries {} is absurd: {}-byte blocks need at most {} "
                           "entries for the largest VHD", h.max_table_entries, h.block_size, most));
         ok = false;
+      } else if (h.max_table_entries > kQemuMaxTableEntries) {
+        error(fmt::format("dynamic header Max Table Entries {} is larger than the {} qemu accepts",
+                          h.max_table_entries, kQemuMaxTableEntries));
+        ok = false;
+      } else if (h.max_table_entries > kMaxReadTableEntries) {
+        error(fmt::format("dynamic header Max Table Entries {} ({}-byte blocks) is more than the {} entries vhdkit "
+                          "holds in memory; convert the image to larger blocks with qemu-img",
+                          h.max_table_entries, h.block_size, kMaxReadTableEntries));
+        ok = false;
       }
     }
     m_.regions.push_back({0, kFooterSize, "the footer copy"});
@@ -185,14 +219,20 @@ class Reader {
   }
 
   Status check_footer_copy() {
+    if (m_.footer_from_copy) return ok();
     Bytes copy(kFooterSize);
     VHDKIT_TRY(file_.read_at(0, copy));
     if (!is_footer_cookie(copy))
       warn("the footer copy at offset 0 is missing (no \"conectix\" cookie)");
     else if (vhd_checksum(copy, kFooterChecksumOffset) != load_be<uint32_t>(copy.data() + kFooterChecksumOffset))
       warn("the footer copy at offset 0 has a wrong checksum");
-    else if (copy != m_.footer_raw)
-      warn("the footer copy at offset 0 differs from the footer at the end of the file");
+    else if (copy != m_.footer_raw) {
+      warn("the footer copy at offset 0 differs from the footer at the end of the file; vhdkit reads the end "
+           "footer, qemu reads the copy");
+      m_.write_refusal = "the footer copy at offset 0 differs from the footer at the end of the file (qemu reads "
+                         "the copy, vhdkit the end footer): which one describes the disk is ambiguous, so the file "
+                         "is not changed; make them agree first (qemu-img convert)";
+    }
     return ok();
   }
 
@@ -205,10 +245,15 @@ class Reader {
                         hex(m_.footer_offset)));
       return false;
     }
-    Bytes raw(h.max_table_entries * size_t{4});
-    VHDKIT_TRY(file_.read_at(h.table_offset, raw));
+    // Read in pieces: the table is held once, as entries.
     m_.bat.resize(h.max_table_entries);
-    for (size_t i = 0; i < m_.bat.size(); ++i) m_.bat[i] = load_be<uint32_t>(raw.data() + 4 * i);
+    Bytes raw(std::min<size_t>(m_.bat.size() * size_t{4}, 1 << 20));
+    for (size_t first = 0; first < m_.bat.size();) {
+      size_t n = std::min(raw.size() / 4, m_.bat.size() - first);
+      VHDKIT_TRY(file_.read_at(h.table_offset + first * 4, std::span(raw).first(n * 4)));
+      for (size_t i = 0; i < n; ++i) m_.bat[first + i] = load_be<uint32_t>(raw.data() + 4 * i);
+      first += n;
+    }
     m_.regions.push_back({h.table_offset, bytes, "the BAT"});
     return true;
   }
@@ -240,6 +285,11 @@ class Reader {
         warn(fmt::format("{} holds {} bytes but reserves only {}", name, l.platform_data_length,
                          l.platform_data_space));
       m_.regions.push_back({l.platform_data_offset, round_up(l.platform_data_length, kSectorSize), name});
+      if (l.platform_data_length > kMaxLocatorDataLength) {
+        error(fmt::format("{} claims {} bytes of path; a locator holds at most {} bytes", name,
+                          l.platform_data_length, kMaxLocatorDataLength));
+        continue;
+      }
       Bytes data(l.platform_data_length);
       VHDKIT_TRY(file_.read_at(l.platform_data_offset, data));
       std::string why;
@@ -276,46 +326,56 @@ class Reader {
 
   void check_blocks() {
     uint64_t block_bytes = m_.bitmap_size + m_.header->block_size;
-    std::vector<std::pair<uint64_t, size_t>> starts;  // (file offset, BAT index)
+    std::vector<std::pair<uint32_t, uint32_t>> starts;  // (file sector, BAT index): 8 bytes an entry
     size_t reported = 0, suppressed = 0;
-    auto block_error = [&](std::string s) {
+    // A hostile table may have millions of bad entries: the sentences are only made for the first few.
+    auto block_error = [&](auto&& make_sentence) {
       if (reported < kMaxBlockErrors) {
-        error(std::move(s));
+        error(make_sentence());
         ++reported;
       } else {
         ++suppressed;
       }
     };
+    uint64_t beyond = 0, first_beyond = 0;
     for (size_t i = 0; i < m_.bat.size(); ++i) {
       if (m_.bat[i] == kUnallocated) continue;
       uint64_t start = uint64_t{m_.bat[i]} * kSectorSize;
       if (!fits(start, block_bytes, m_.footer_offset)) {
-        block_error(fmt::format("BAT entry {} points past the end of the file: its block spans offsets {}-{} "
+        block_error([&] { return fmt::format("BAT entry {} points past the end of the file: its block spans offsets {}-{} "
                                 "but the footer is at {} (the file may be truncated)",
-                                i, hex(start), hex(start + block_bytes), hex(m_.footer_offset)));
+                                i, hex(start), hex(start + block_bytes), hex(m_.footer_offset)); });
         continue;
       }
-      if (i >= m_.block_count)
-        warn(fmt::format("BAT entry {} lies beyond the end of the virtual disk but has a block", i));
+      if (i >= m_.block_count && beyond++ == 0) first_beyond = i;
+      bool in_region = false;
       for (const Region& r : m_.regions)
         if (overlaps(start, block_bytes, r.offset, r.length)) {
-          block_error(fmt::format("BAT entry {} points into {}: its block at offset {} overlaps it", i, r.name,
-                                  hex(start)));
+          block_error([&] { return fmt::format("BAT entry {} points into {}: its block at offset {} overlaps it", i, r.name,
+                                  hex(start)); });
+          in_region = true;
           break;
         }
-      starts.emplace_back(start, i);
+      // Once the complaints are capped, an entry already refused is not compared with the others (a hostile
+      // table of millions of them would only make the sort slow).
+      if (!in_region || reported < kMaxBlockErrors) starts.emplace_back(m_.bat[i], static_cast<uint32_t>(i));
     }
     std::sort(starts.begin(), starts.end());
     for (size_t k = 1; k < starts.size(); ++k) {
       // Blocks all have the same length, so only neighbours in file order can overlap.
-      auto [prev, pi] = starts[k - 1];
-      auto [cur, ci] = starts[k];
+      uint64_t prev = uint64_t{starts[k - 1].first} * kSectorSize, cur = uint64_t{starts[k].first} * kSectorSize;
+      size_t pi = starts[k - 1].second, ci = starts[k].second;
       if (cur < prev + block_bytes)
-        block_error(fmt::format("BAT entries {} and {} overlap: their blocks start at offsets {} and {}, "
+        block_error([&] { return fmt::format("BAT entries {} and {} overlap: their blocks start at offsets {} and {}, "
                                 "less than a block ({} bytes with its bitmap) apart",
-                                std::min(pi, ci), std::max(pi, ci), hex(prev), hex(cur), block_bytes));
+                                std::min(pi, ci), std::max(pi, ci), hex(prev), hex(cur), block_bytes); });
     }
     if (suppressed) error(fmt::format("and {} more BAT problems", suppressed));
+    if (beyond == 1)
+      warn(fmt::format("BAT entry {} lies beyond the end of the virtual disk but has a block", first_beyond));
+    else if (beyond > 1)
+      warn(fmt::format("{} BAT entries (the first is {}) lie beyond the end of the virtual disk but have a block",
+                       beyond, first_beyond));
   }
 
   io::File& file_;

@@ -41,6 +41,8 @@ struct Metadata {
   Footer footer;              // the footer at the end of the file (authoritative)
   Bytes footer_raw;           // its 512 bytes as read (reserved bytes kept when it is moved)
   uint64_t footer_offset = 0;  // where it starts: file_size - 512 (file_size - 511 for pre-2004 images)
+  bool footer_from_copy = false;  // no footer at the end: the copy at offset 0 was read (footer_offset = file size)
+  std::string write_refusal;      // non-empty: why this file must not be written (read-only use is fine)
   DiskTypeCode type = DiskTypeCode::None;
   uint64_t virtual_size = 0;
 

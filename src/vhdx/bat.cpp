@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "core/checked.h"
+
 namespace vhdkit::vhdx {
 
 BatGeometry BatGeometry::make(uint64_t virtual_size, uint32_t block_size, uint32_t logical_sector_size,
@@ -24,27 +26,43 @@ BatGeometry BatGeometry::make(uint64_t virtual_size, uint32_t block_size, uint32
 }
 
 std::vector<std::string> bat_problems(const BatGeometry& g, std::span<const uint64_t> bat, const FileLayout& layout) {
+  // At most kShown sentences are kept (a hostile BAT may have millions of bad entries), then a count.
+  constexpr size_t kShown = 20;
   std::vector<std::string> problems;
+  uint64_t more = 0;
+  auto add_problem = [&](std::string s) {
+    if (problems.size() < kShown) problems.push_back(std::move(s));
+    else ++more;
+  };
   struct Used {
     uint64_t offset, length;
-    std::string what;
+    uint64_t index;    // BAT index, or kReserved for the header section, log and regions
+    const char* kind;  // "payload", "sector bitmap"
+  };
+  constexpr uint64_t kReserved = ~uint64_t{0};
+  auto describe = [](const Used& u) {
+    return fmt::format("BAT entry {} ({} block at offset {})", u.index, u.kind, u.offset);
   };
   std::vector<Used> used;
-  for (auto [offset, length] : layout.reserved) used.push_back({offset, length, ""});
+  for (auto [offset, length] : layout.reserved) used.push_back({offset, length, kReserved, ""});
 
   auto place = [&](uint64_t index, uint64_t offset, uint64_t length, const char* kind) {
-    std::string what = fmt::format("BAT entry {} ({} block at offset {})", index, kind, offset);
-    if (offset < kHeaderSectionSize) {
-      problems.push_back(fmt::format("{} points into the header section", what));
+    std::string what = describe({offset, length, index, kind});
+    if (!range_end(offset, length)) {
+      add_problem(fmt::format("BAT entry {}: {} block at 0x{:x} overflows 64 bits", index, kind, offset));
       return;
     }
-    if (offset + length > layout.file_size) {
-      problems.push_back(fmt::format("BAT entry {} points past the end of the file ({} block of {} bytes at offset {}, "
+    if (offset < kHeaderSectionSize) {
+      add_problem(fmt::format("{} points into the header section", what));
+      return;
+    }
+    if (!fits_within(offset, length, layout.file_size)) {
+      add_problem(fmt::format("BAT entry {} points past the end of the file ({} block of {} bytes at offset {}, "
                                      "the file is {} bytes)",
                                      index, kind, length, offset, layout.file_size));
       return;
     }
-    used.push_back({offset, length, what});
+    used.push_back({offset, length, index, kind});
   };
 
   for (uint64_t chunk = 0; chunk < g.bitmap_blocks; ++chunk) {
@@ -56,38 +74,36 @@ std::vector<std::string> bat_problems(const BatGeometry& g, std::span<const uint
       if (index >= bat.size()) break;
       uint8_t state = bat_state(bat[index]);
       if (!is_known_payload_state(state)) {
-        problems.push_back(fmt::format("BAT entry {} (payload block {}) has the reserved state value {}", index, block,
+        add_problem(fmt::format("BAT entry {} (payload block {}) has the reserved state value {}", index, block,
                                        state));
         continue;
       }
       if (state == static_cast<uint8_t>(PayloadState::PartiallyPresent)) {
         if (!g.differencing) {
-          problems.push_back(fmt::format("BAT entry {} (payload block {}) is PARTIALLY_PRESENT in a disk without a "
+          add_problem(fmt::format("BAT entry {} (payload block {}) is PARTIALLY_PRESENT in a disk without a "
                                          "parent",
                                          index, block));
           continue;
         }
         needs_bitmap = true;
       }
-      bool has_space = state == static_cast<uint8_t>(PayloadState::FullyPresent) ||
-                       state == static_cast<uint8_t>(PayloadState::PartiallyPresent) ||
-                       (g.leave_block_allocated && bat_file_offset(bat[index]) != 0);
+      bool has_space = holds_data(state) || (g.leave_block_allocated && bat_file_offset(bat[index]) != 0);
       if (has_space) place(index, bat_file_offset(bat[index]), g.block_size, "payload");
     }
     uint64_t bindex = g.bitmap_index(chunk);
     if (bindex >= bat.size()) {
       if (needs_bitmap)
-        problems.push_back(fmt::format("chunk {} has PARTIALLY_PRESENT blocks but no sector bitmap entry", chunk));
+        add_problem(fmt::format("chunk {} has PARTIALLY_PRESENT blocks but no sector bitmap entry", chunk));
       continue;
     }
     uint8_t bstate = bat_state(bat[bindex]);
     if (bstate == static_cast<uint8_t>(BitmapState::Present)) {
       place(bindex, bat_file_offset(bat[bindex]), kSectorBitmapBlockSize, "sector bitmap");
     } else if (bstate != static_cast<uint8_t>(BitmapState::NotPresent)) {
-      problems.push_back(fmt::format("BAT entry {} (sector bitmap of chunk {}) has the invalid state value {}", bindex,
+      add_problem(fmt::format("BAT entry {} (sector bitmap of chunk {}) has the invalid state value {}", bindex,
                                      chunk, bstate));
     } else if (needs_bitmap) {
-      problems.push_back(fmt::format("BAT entry {} (sector bitmap of chunk {}) is NOT_PRESENT, but the chunk has "
+      add_problem(fmt::format("BAT entry {} (sector bitmap of chunk {}) is NOT_PRESENT, but the chunk has "
                                      "PARTIALLY_PRESENT blocks",
                                      bindex, chunk));
     }
@@ -98,15 +114,16 @@ std::vector<std::string> bat_problems(const BatGeometry& g, std::span<const uint
   for (size_t i = 1; i < used.size(); ++i) {
     const Used& prev = used[reach];
     const Used& cur = used[i];
-    if (cur.offset + cur.length > prev.offset + prev.length) reach = i;
-    if (cur.offset >= prev.offset + prev.length) continue;
-    if (prev.what.empty() && cur.what.empty()) continue;  // reserved areas are checked with the region table
-    const Used& block = cur.what.empty() ? prev : cur;
-    const Used& other = cur.what.empty() ? cur : prev;
-    problems.push_back(fmt::format("{} overlaps {}", block.what,
-                                   other.what.empty() ? fmt::format("the VHDX structures at offset {}", other.offset)
-                                                      : other.what));
+    if (saturating_end(cur.offset, cur.length) > saturating_end(prev.offset, prev.length)) reach = i;
+    if (cur.offset >= saturating_end(prev.offset, prev.length)) continue;
+    if (prev.index == kReserved && cur.index == kReserved) continue;  // checked with the region table
+    const Used& block = cur.index == kReserved ? prev : cur;
+    const Used& other = cur.index == kReserved ? cur : prev;
+    add_problem(fmt::format("{} overlaps {}", describe(block),
+                            other.index == kReserved ? fmt::format("the VHDX structures at offset {}", other.offset)
+                                                     : describe(other)));
   }
+  if (more) problems.push_back(fmt::format("{} more BAT problems", more));
   return problems;
 }
 

@@ -43,6 +43,11 @@ constexpr uint32_t kMinBlockSize = 1 * MiB;         // section 2.6.2.1
 constexpr uint32_t kMaxBlockSize = 256 * MiB;
 constexpr uint32_t kMaxTableEntries = 2047;         // region table and metadata table
 constexpr uint64_t kSectorBitmapBlockSize = 1 * MiB;
+// Limits from sense, not from the spec: no VHDX file needs to be larger than its largest virtual disk plus
+// a terabyte of structures, and no writer makes logs larger than a few MiB (Hyper-V and qemu: 1 MiB).
+// What is read into memory because the file says so is bounded by these.
+constexpr uint64_t kMaxFileSize = kMaxVirtualSize + 1 * TiB;
+constexpr uint64_t kMaxReplayedLogLength = 32 * MiB;
 
 // ---- 2.2.1 File Type Identifier ------------------------------------------------------------------------
 //   Signature (8 bytes) @0   "vhdxfile"
@@ -167,6 +172,10 @@ enum class BitmapState : uint8_t {
   Present = 6,     // SB_BLOCK_PRESENT
 };
 constexpr uint8_t bat_state(uint64_t entry) { return static_cast<uint8_t>(entry & 7); }
+// The one "block has data" test: FULLY_PRESENT and PARTIALLY_PRESENT blocks hold data in the file (and their
+// file space); every other state reads zeros or the parent.
+constexpr bool holds_data(PayloadState s) { return s == PayloadState::FullyPresent || s == PayloadState::PartiallyPresent; }
+constexpr bool holds_data(uint8_t raw_state) { return holds_data(static_cast<PayloadState>(raw_state)); }
 constexpr uint64_t bat_file_offset(uint64_t entry) { return (entry >> 20) * MiB; }
 constexpr uint64_t bat_reserved_bits(uint64_t entry) { return (entry >> 3) & 0x1FFFF; }
 constexpr uint64_t make_bat_entry(uint8_t state, uint64_t file_offset) {

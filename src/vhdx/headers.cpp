@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+
+#include "core/checked.h"
 #include <vector>
 
 namespace vhdkit::vhdx {
@@ -62,9 +64,18 @@ Result<HeaderSection> read_header_section(io::File& file, uint64_t file_size) {
   if (!hs.headers[0].valid && !hs.headers[1].valid)
     return bad(fmt::format("neither VHDX header is valid (header 1 at 64 KiB: {}; header 2 at 128 KiB: {})",
                            hs.headers[0].problem, hs.headers[1].problem));
-  if (hs.headers[0].valid && hs.headers[1].valid)
-    hs.current = hs.headers[1].header.sequence_number > hs.headers[0].header.sequence_number ? 1 : 0;
-  else
+  if (hs.headers[0].valid && hs.headers[1].valid) {
+    const Header& a = hs.headers[0].header;
+    const Header& b = hs.headers[1].header;
+    // Equal sequence numbers with different content: no header is current, and taking either could discard
+    // a log the other names. Refused, as qemu does.
+    if (a.sequence_number == b.sequence_number &&
+        serialize_header(a) != serialize_header(b))
+      return bad(fmt::format("both headers have SequenceNumber {} but say different things (FileWriteGuid, "
+                             "DataWriteGuid, LogGuid or the log's place): which one is current is ambiguous",
+                             a.sequence_number));
+    hs.current = b.sequence_number > a.sequence_number ? 1 : 0;
+  } else
     hs.current = hs.headers[0].valid ? 0 : 1;
   const Header& h = hs.current_header();
   std::string which = fmt::format("header {} (the current one)", hs.current + 1);
@@ -73,7 +84,7 @@ Result<HeaderSection> read_header_section(io::File& file, uint64_t file_size) {
     return bad(fmt::format("{}: the log ({} bytes at offset {}) is not 1 MiB aligned after the header section",
                            which, h.log_length, h.log_offset));
   if (h.log_length == 0) return bad(fmt::format("{}: LogLength is 0", which));
-  if (h.log_offset + h.log_length > file_size)
+  if (!fits_within(h.log_offset, h.log_length, file_size))
     return bad(fmt::format("{}: the log ({} bytes at offset {}) lies past the end of the {}-byte file", which,
                            h.log_length, h.log_offset, file_size));
 
@@ -109,7 +120,7 @@ Result<HeaderSection> read_header_section(io::File& file, uint64_t file_size) {
     if (r.file_offset % kAlignment != 0 || r.length % kAlignment != 0 || r.length == 0)
       return bad(fmt::format("region table entry {} ({}): {} bytes at offset {} is not 1 MiB aligned", i, name,
                              r.length, r.file_offset));
-    if (r.file_offset + r.length > file_size)
+    if (!fits_within(r.file_offset, r.length, file_size))
       return bad(fmt::format("region table entry {} ({}): {} bytes at offset {} lies past the end of the {}-byte file",
                              i, name, r.length, r.file_offset, file_size));
     spans.push_back({r.file_offset, r.length, name});
@@ -118,7 +129,7 @@ Result<HeaderSection> read_header_section(io::File& file, uint64_t file_size) {
   if (!have_metadata) return bad("region table: the required metadata region is missing");
   std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.offset < b.offset; });
   for (size_t i = 1; i < spans.size(); ++i) {
-    if (spans[i].offset < spans[i - 1].offset + spans[i - 1].length)
+    if (spans[i].offset < saturating_end(spans[i - 1].offset, spans[i - 1].length))
       return bad(fmt::format("{} (offset {}) overlaps {} (offset {})", spans[i].name, spans[i].offset,
                              spans[i - 1].name, spans[i - 1].offset));
   }

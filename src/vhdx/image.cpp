@@ -3,10 +3,24 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <new>
+
+#include "core/checked.h"
 
 namespace vhdkit::vhdx {
 
 Result<std::unique_ptr<Image>> Image::open(std::unique_ptr<io::File> file, io::Access access) {
+  // Every allocation sized from the file is bounded; should one still fail, the caller gets an error, not an
+  // abort.
+  std::string path = file->path();
+  try {
+    return open_unchecked(std::move(file), access);
+  } catch (const std::bad_alloc&) {
+    return fail(ReturnCode::OutOfMemory, path, "not enough memory to open the image");
+  }
+}
+
+Result<std::unique_ptr<Image>> Image::open_unchecked(std::unique_ptr<io::File> file, io::Access access) {
   // Locks are the dispatcher's (image::open_image, durability rule D9): the file arrives locked.
   std::unique_ptr<Image> image(new Image(std::move(file), access));
   VHDKIT_ASSIGN(uint64_t size, image->file_->size());
@@ -22,6 +36,16 @@ Status Image::load(uint64_t actual_size) {
   overlay_active_ = !replayed_.empty();
   file_size_ = std::max(actual_size, replayed_.last_file_offset);
   VHDKIT_TRY(load_metadata_and_bat());
+  if (replayed_.last_file_offset > actual_size) {
+    // A log may grow the file to hold what its BAT now names, not to an arbitrary size: a replay that would make
+    // a sparse file of terabytes (or fail half-way on a file system that cannot) is refused before it starts.
+    uint64_t needed = round_up(structures_end(), kAlignment) + kMaxLogGrowthSlack;
+    if (replayed_.last_file_offset > needed)
+      return fail(ReturnCode::Failed, path(),
+                  fmt::format("the log's head entry (sequence {}) would grow the file to {} bytes (LastFileOffset), "
+                              "far past the {} bytes its structures and blocks use; the log cannot be replayed",
+                              replayed_.head_sequence, replayed_.last_file_offset, structures_end()));
+  }
   if (access_ == io::Access::ReadWrite && !header().log_guid.is_zero()) {
     // [MS-VHDX] 2.2.2: FileWriteGuid changes before the first modification, log playback included.
     VHDKIT_TRY(begin_update(ContentChange::Invisible));
@@ -37,14 +61,17 @@ Status Image::load(uint64_t actual_size) {
 
 Status Image::load_metadata_and_bat() {
   const RegionEntry& mr = metadata_region();
-  Bytes region(mr.length);
-  VHDKIT_TRY(read_file(mr.file_offset, region));
-  VHDKIT_ASSIGN(metadata_, parse_metadata(region, path()));
+  VHDKIT_ASSIGN(metadata_, parse_metadata(
+                               mr.length,
+                               [&](uint64_t offset, std::span<std::byte> out) {
+                                 return read_file(mr.file_offset + offset, out);
+                               },
+                               path()));
   geometry_ = BatGeometry::make(metadata_.virtual_size, metadata_.block_size, metadata_.logical_sector_size,
                                 metadata_.has_parent);
   geometry_.leave_block_allocated = metadata_.leave_block_allocated;
   const RegionEntry& br = bat_region();
-  if (geometry_.total_entries * 8 > br.length)
+  if (geometry_.total_entries > br.length / 8)
     return fail(ReturnCode::Failed, path(),
                 fmt::format("the BAT region is {} bytes, but a {}-byte disk with {}-byte blocks needs {} entries ({} "
                             "bytes)",
@@ -93,8 +120,10 @@ Result<Bytes> Image::block_bitmap(uint64_t block) {
   return bits;
 }
 
-uint64_t Image::allocation_end() const {
-  uint64_t end = std::max(file_size_, header().log_offset + header().log_length);
+uint64_t Image::allocation_end() const { return round_up(std::max(file_size_, structures_end()), kAlignment); }
+
+uint64_t Image::structures_end() const {
+  uint64_t end = header().log_offset + header().log_length;
   for (const RegionEntry& r : section_.region_tables[section_.region_table_used].table.entries)
     end = std::max(end, r.file_offset + r.length);
   for (uint64_t i = 0; i < bat_.size(); ++i) {
@@ -102,11 +131,11 @@ uint64_t Image::allocation_end() const {
     if (geometry_.is_bitmap_index(i)) {
       if (s == static_cast<uint8_t>(BitmapState::Present))
         end = std::max(end, bat_file_offset(bat_[i]) + kSectorBitmapBlockSize);
-    } else if (s == 6 || s == 7) {
+    } else if (holds_data(s)) {
       end = std::max(end, bat_file_offset(bat_[i]) + geometry_.block_size);
     }
   }
-  return round_up(end, kAlignment);
+  return end;
 }
 
 Status Image::read_file(uint64_t offset, std::span<std::byte> buf) {

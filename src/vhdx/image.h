@@ -36,11 +36,14 @@ namespace vhdkit::vhdx {
 // Does a change alter the virtual disk's visible content? Moving a block does not; writing data does.
 enum class ContentChange { Invisible, Visible };
 
+// How far past its structures and blocks a log replay may grow the file (a writer may preallocate).
+constexpr uint64_t kMaxLogGrowthSlack = 1 * GiB;
+
 struct BlockEntry {
   uint8_t state = 0;         // a PayloadState value (or a reserved one, which open() rejects)
   uint64_t file_offset = 0;  // FileOffsetMB * 1 MiB (meaningful for FULLY/PARTIALLY_PRESENT)
   PayloadState payload_state() const { return static_cast<PayloadState>(state); }
-  bool has_data() const { return state == 6 || state == 7; }
+  bool has_data() const { return holds_data(payload_state()); }
 };
 
 class Image {
@@ -80,6 +83,8 @@ class Image {
   uint64_t file_size() const { return file_size_; }
   // The end of everything in use (structures and blocks), 1 MiB aligned: where a new block can go.
   uint64_t allocation_end() const;
+  // The end of the last structure or block (not rounded, not counting the file's size).
+  uint64_t structures_end() const;
   // Reads file bytes, as the replayed log says they are (the overlay matters only for read-only opens).
   Status read_file(uint64_t offset, std::span<std::byte> buf);
 
@@ -97,6 +102,7 @@ class Image {
 
  private:
   Image(std::unique_ptr<io::File> file, io::Access access) : file_(std::move(file)), access_(access) {}
+  static Result<std::unique_ptr<Image>> open_unchecked(std::unique_ptr<io::File> file, io::Access access);
   Status load(uint64_t actual_size);
   Status load_metadata_and_bat();
   Status require_writable() const;

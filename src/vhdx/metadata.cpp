@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/checked.h"
+
 namespace vhdkit::vhdx {
 
 std::optional<std::string> ParentLocator::get(const std::string& key) const {
@@ -59,30 +61,62 @@ Result<ParentLocator> parse_parent_locator(std::span<const std::byte> item, cons
 }  // namespace
 
 Result<Metadata> parse_metadata(std::span<const std::byte> region, const std::string& path) {
+  return parse_metadata(
+      region.size(),
+      [&](uint64_t offset, std::span<std::byte> out) -> Status {
+        std::copy_n(region.begin() + static_cast<std::ptrdiff_t>(offset), out.size(), out.begin());
+        return ok();
+      },
+      path);
+}
+
+Result<Metadata> parse_metadata(uint64_t region_length, const MetadataReader& read, const std::string& path) {
   auto bad = [&](std::string why) { return fail(ReturnCode::Failed, path, "metadata region: " + why); };
-  if (region.size() < kMetadataTableSize) return bad("smaller than its 64 KiB table");
-  if (!has_metadata_signature(region)) return bad("the table has no \"metadata\" signature");
-  uint16_t count = load_le<uint16_t>(region.data() + 10);
+  if (region_length < kMetadataTableSize) return bad("smaller than its 64 KiB table");
+  Bytes table(kMetadataTableSize);
+  VHDKIT_TRY(read(0, table));
+  if (!has_metadata_signature(table)) return bad("the table has no \"metadata\" signature");
+  uint16_t count = load_le<uint16_t>(table.data() + 10);
   if (count > kMaxTableEntries) return bad(fmt::format("the table has {} entries (at most 2047)", count));
 
   Metadata m;
-  m.table = parse_metadata_table(region);
+  m.table = parse_metadata_table(table);
   bool seen[std::size(kKnownItems)] = {};
-  for (const MetadataEntry& e : m.table) {
+  struct Placed {
+    uint64_t offset, length;
+    std::string name;
+  };
+  std::vector<Placed> placed;
+  for (size_t i = 0; i < m.table.size(); ++i) {
+    const MetadataEntry& e = m.table[i];
     const KnownItem* k = find_known(e.item_id);
     std::string name = k ? k->name : "{" + e.item_id.to_string_ms() + "}";
-    if (!k) {
-      if (e.is_required) return bad(fmt::format("item {} is marked required but is not one this program knows", name));
-      continue;
+    // The same item twice is ambiguous (which size is the disk's?): refused, as qemu does.
+    for (size_t j = 0; j < i; ++j)
+      if (m.table[j].item_id == e.item_id)
+        return bad(fmt::format("item {} appears twice in the table (entries {} and {})", name, j, i));
+    if (!k && e.is_required)
+      return bad(fmt::format("item {} is marked required but is not one this program knows", name));
+    if (e.length != 0) {
+      if (e.offset < kMetadataTableSize || !fits_within(e.offset, e.length, region_length))
+        return bad(fmt::format("item {} ({} bytes at offset {}) lies outside the region's item area", name, e.length,
+                               e.offset));
+      if (e.length > kMaxMetadataItemSize)
+        return bad(fmt::format("item {} is {} bytes; an item is at most 1 MiB", name, e.length));
+      for (const Placed& p : placed)
+        if (ranges_overlap(e.offset, e.length, p.offset, p.length))
+          return bad(fmt::format("item {} ({} bytes at offset {}) overlaps item {} ({} bytes at offset {})", name,
+                                 e.length, e.offset, p.name, p.length, p.offset));
+      placed.push_back({e.offset, e.length, name});
     }
+    if (!k) continue;
     if (e.length == 0) continue;  // a present-but-empty item counts as absent
-    if (e.offset < kMetadataTableSize || uint64_t{e.offset} + e.length > region.size())
-      return bad(fmt::format("item {} ({} bytes at offset {}) lies outside the region's item area", name, e.length,
-                             e.offset));
     if (k->size != 0 && e.length < k->size)
       return bad(fmt::format("item {} is {} bytes, it must be {}", name, e.length, k->size));
     seen[k - kKnownItems] = true;
-    std::span<const std::byte> v = region.subspan(e.offset, e.length);
+    Bytes value(e.length);
+    VHDKIT_TRY(read(e.offset, value));
+    std::span<const std::byte> v(value);
     if (k->guid == file_parameters_guid) {
       m.block_size = load_le<uint32_t>(v.data());
       uint32_t flags = load_le<uint32_t>(v.data() + 4);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -35,6 +36,12 @@ struct Metadata {
 // Parses the metadata region (its full length) and validates every rule of 2.6: signature, entry count,
 // item placement, unknown required items, missing required items, value ranges. Errors name the item.
 Result<Metadata> parse_metadata(std::span<const std::byte> region, const std::string& path);
+// The same, reading the region in pieces (the table, then each item of at most 1 MiB): a region length from the
+// file is never allocated whole. read(offset, out) fills out with the region's bytes at offset.
+using MetadataReader = std::function<Status(uint64_t offset, std::span<std::byte> out)>;
+Result<Metadata> parse_metadata(uint64_t region_length, const MetadataReader& read, const std::string& path);
+// [MS-VHDX] 2.6.1.2: an item's Length is at most 1 MiB.
+constexpr uint32_t kMaxMetadataItemSize = 1024 * 1024;
 
 // Lays out a metadata region of `region_length` bytes holding the known items of m.
 Bytes serialize_metadata(const Metadata& m, uint32_t region_length);

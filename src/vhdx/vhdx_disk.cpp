@@ -132,6 +132,7 @@ class VhdxDisk final : public disk::VirtualDisk {
   Result<std::vector<MapExtent>> map() override {
     std::vector<MapExtent> out;
     std::optional<std::vector<MapExtent>> parent_map;
+    size_t parent_at = 0;  // the first parent extent that may still overlap what is asked for next
     auto from_parent = [&](uint64_t start, uint64_t length) -> Status {
       if (!parent_) {
         push_extent(out, {start, length, 1, false, false, false, std::nullopt});
@@ -141,7 +142,12 @@ class VhdxDisk final : public disk::VirtualDisk {
         VHDKIT_ASSIGN(parent_map, parent_->map());
       }
       uint64_t end = start + length;
-      for (const MapExtent& p : *parent_map) {
+      // Ranges are asked for in increasing order: the parent's map is walked once for the whole child map.
+      while (parent_at < parent_map->size() && (*parent_map)[parent_at].start + (*parent_map)[parent_at].length <= start)
+        ++parent_at;
+      for (size_t k = parent_at; k < parent_map->size(); ++k) {
+        const MapExtent& p = (*parent_map)[k];
+        if (p.start >= end) break;
         uint64_t lo = std::max(start, p.start), hi = std::min(end, p.start + p.length);
         if (lo >= hi) continue;
         MapExtent e = p;

@@ -11,7 +11,7 @@
 #include "disk/virtual_disk.h"
 #include "open_disk.h"
 #include "fs/usage_map.h"
-#include "io/fault_env.h"
+#include "io/testing/fault_env.h"
 #include "io/file.h"
 #include "test_support.h"
 
