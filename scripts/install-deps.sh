@@ -12,7 +12,7 @@ packages=(
   clang-16 libclang-rt-16-dev
   # referees used by the tests and the demo
   qemu-utils libvhdi-utils e2fsprogs libext2fs-dev gdisk ntfs-3g dosfstools mtools fdisk util-linux
-  bzip2 gzip unzip coreutils procps curl python3 sudo
+  bzip2 gzip unzip coreutils procps curl python3 sudo strace
 )
 
 missing=()
