@@ -26,7 +26,7 @@ std::optional<disk::DiskType> type_from_string(const std::string& text) {
 
 Result<disk::CreateOptions> to_options(const CreateArgs& args) {
   disk::CreateOptions o;
-  o.format = format_from_string(args.format).value_or(disk::Format::Vhd);
+  o.format = disk::format_from_string(args.format).value_or(disk::Format::Vhd);
   // --parent alone means differencing; a differencing disk without a parent means nothing.
   o.type = args.type.empty() ? (args.parent.empty() ? disk::DiskType::Dynamic : disk::DiskType::Differencing)
                              : *type_from_string(args.type);

@@ -10,12 +10,6 @@ CLI::Option* add_format_option(CLI::App& app, std::string& target, const std::st
       ->type_name("FORMAT");
 }
 
-std::optional<disk::Format> format_from_string(const std::string& text) {
-  for (auto f : {disk::Format::Raw, disk::Format::Vhd, disk::Format::Vhdx})
-    if (text == disk::to_string(f)) return f;
-  return std::nullopt;
-}
-
 void add_image_arguments(CLI::App& app, ImageRequest& request, const std::string& what) {
   app.add_option("IMAGE", request.path, what)->required();
   add_format_option(app, request.format);
@@ -24,7 +18,7 @@ void add_image_arguments(CLI::App& app, ImageRequest& request, const std::string
 Result<std::unique_ptr<disk::VirtualDisk>> open_image(const ImageRequest& request) {
   disk::OpenOptions options;
   options.access = request.access;
-  options.format = format_from_string(request.format);
+  options.format = disk::format_from_string(request.format);
   options.parents = request.parents;
   return image::open_image(io::Env::posix(), request.path, options);
 }

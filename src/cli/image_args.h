@@ -17,8 +17,7 @@ namespace vhdkit::cli {
 CLI::Option* add_format_option(CLI::App& app, std::string& target, const std::string& name = "-f,--format",
                                const std::string& what = "the image");
 
-// The format named by text (validated by add_format_option), or nullopt for "detect".
-std::optional<disk::Format> format_from_string(const std::string& text);
+
 
 struct ImageRequest {
   std::string path;

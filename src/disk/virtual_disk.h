@@ -30,6 +30,13 @@ constexpr std::string_view to_string(Format f) {
   return "?";
 }
 
+// The format a name (as to_string gives it) stands for.
+constexpr std::optional<Format> format_from_string(std::string_view text) {
+  for (auto f : {Format::Raw, Format::Vhd, Format::Vhdx})
+    if (text == to_string(f)) return f;
+  return std::nullopt;
+}
+
 // "fixed", "dynamic", "differencing"
 constexpr std::string_view to_string(DiskType t) {
   switch (t) {

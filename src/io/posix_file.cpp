@@ -149,7 +149,9 @@ class PosixFile final : public File {
 class PosixEnv final : public Env {
  public:
   Result<std::unique_ptr<File>> open(const std::string& path, Access access, Creation creation) override {
-    int flags = O_CLOEXEC | (access == Access::ReadWrite ? O_RDWR : O_RDONLY);
+    // O_NONBLOCK: a FIFO named as an image must not hang the opener (it is refused below); it is cleared
+    // again for the regular file that remains.
+    int flags = O_CLOEXEC | O_NONBLOCK | (access == Access::ReadWrite ? O_RDWR : O_RDONLY);
     if (creation == Creation::CreateNew) flags |= O_CREAT | O_EXCL;
     if (creation == Creation::CreateOrTruncate) flags |= O_CREAT | O_TRUNC;
     int fd = ::open(path.c_str(), flags, 0644);
@@ -159,9 +161,25 @@ class PosixEnv final : public Env {
       return fail(code_for_errno(err), path, msg);
     }
     struct stat st;
-    if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (::fstat(fd, &st) != 0) {
+      int err = errno;
       ::close(fd);
-      return fail(ReturnCode::InvalidParameter, path, "is a directory, not an image file");
+      return fail(code_for_errno(err), path, fmt::format("cannot stat: {}", std::strerror(err)));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      ::close(fd);
+      const char* what = S_ISDIR(st.st_mode)    ? "a directory"
+                         : S_ISFIFO(st.st_mode) ? "a FIFO"
+                         : S_ISSOCK(st.st_mode) ? "a socket"
+                         : S_ISBLK(st.st_mode)  ? "a block device"
+                         : S_ISCHR(st.st_mode)  ? "a character device"
+                                                : "not a regular file";
+      return fail(ReturnCode::InvalidParameter, path, fmt::format("is {}, not an image file", what));
+    }
+    if (int fl = ::fcntl(fd, F_GETFL); fl < 0 || ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+      int err = errno;
+      ::close(fd);
+      return fail(code_for_errno(err), path, fmt::format("cannot clear O_NONBLOCK: {}", std::strerror(err)));
     }
     return std::make_unique<PosixFile>(path, fd, access);
   }

@@ -130,7 +130,7 @@ Result<compact::Report> report_from_json(const json& j) {
   compact::Report r;
   VHDKIT_ASSIGN(r.path, field<std::string>(j, "Path"));
   VHDKIT_ASSIGN(std::string format, field<std::string>(j, "Format"));
-  r.format = format == "vhdx" ? disk::Format::Vhdx : format == "vhd" ? disk::Format::Vhd : disk::Format::Raw;
+  r.format = disk::format_from_string(format).value_or(disk::Format::Raw);
   VHDKIT_ASSIGN(uint16_t mode, field<uint16_t>(j, "Mode"));
   VHDKIT_ASSIGN(r.mode, compact::mode_from_number(mode, r.path));
   VHDKIT_ASSIGN(r.mode_note, field<std::string>(j, "ModeNote"));

@@ -87,5 +87,21 @@ TEST(CliSpine, AModeTheImageCannotDoIsRefusedBeforeAJob) {
   }
 }
 
+TEST(CliSpine, AFifoOrADeviceIsRefusedAtOnceNotWaitedOn) {
+  TempDir dir;
+  std::string fifo = dir.file("image.vhdx");
+  run_ok("mkfifo " + q(fifo));
+  for (const std::string& sub : {"info", "check", "map", "compact", "compact --dry-run"}) {
+    // `timeout` turns a hang into status 124: the open must not wait for a writer on the FIFO.
+    RunResult r = run("timeout 10 " + q(VHDKIT_BINARY) + " " + sub + " " + q(fifo));
+    EXPECT_NE(r.status, 124) << sub << " hung on a FIFO";
+    EXPECT_NE(r.status, 0) << sub;
+    EXPECT_NE((r.out + r.err).find("is a FIFO, not an image file"), std::string::npos) << sub << ": " << r.out << r.err;
+  }
+  RunResult dev = run("timeout 10 " + q(VHDKIT_BINARY) + " info /dev/zero");
+  EXPECT_EQ(dev.status, 2) << dev.err;
+  EXPECT_NE(dev.err.find("is a character device"), std::string::npos) << dev.err;
+}
+
 }  // namespace
 }  // namespace vhdkit::testing
