@@ -20,6 +20,7 @@ struct Fixture {
 class VhdxFixtures : public ::testing::TestWithParam<Fixture> {};
 
 TEST_P(VhdxFixtures, OpensReadsAndLeavesTheFileAlone) {
+  VHDKIT_NEEDS_FIXTURES();
   const Fixture& f = GetParam();
   TempDir dir;
   std::string path = expand_fixture(f.name, dir);
@@ -62,6 +63,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 // iotest 064's image: SOURCES.md says 0xa5 over the first 33 MB; qemu-io and we must agree on that.
 TEST(VhdxFixture, IotestDynamicHoldsThePatternQemuIoSees) {
+  VHDKIT_NEEDS_FIXTURES();
   TempDir dir;
   std::string path = expand_fixture("qemu-iotests/iotest-dynamic-1G.vhdx.bz2", dir);
   auto d = open_ok(path);
@@ -89,6 +91,7 @@ struct DirtyLog {
 class VhdxDirtyLog : public ::testing::TestWithParam<DirtyLog> {};
 
 TEST_P(VhdxDirtyLog, ReplaysLikeQemuAndReadOnlyNeverWrites) {
+  VHDKIT_NEEDS_FIXTURES();
   const DirtyLog& p = GetParam();
   TempDir dir;
   std::string path = expand_fixture(p.name, dir);
