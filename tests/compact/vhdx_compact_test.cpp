@@ -19,7 +19,12 @@ using vhdx::PayloadState;
 // The image as vhdx::Image sees it (read-only), for the tests that look at states, bits and GUIDs.
 struct Opened {
   std::unique_ptr<disk::VirtualDisk> disk;
-  vhdx::Image& image() { return *vhdx::image_of(*disk); }
+  // A file that did not open as a VHDX throws: the test fails saying so instead of crashing.
+  vhdx::Image& image() {
+    vhdx::Image* image = disk ? vhdx::image_of(*disk) : nullptr;
+    if (!image) throw std::runtime_error("the image did not open as a VHDX");
+    return *image;
+  }
 };
 Opened open_vhdx(const std::string& path) {
   auto d = disk::open_image(io::Env::posix(), path);

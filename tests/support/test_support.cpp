@@ -103,21 +103,30 @@ std::string expand_fixture(const std::string& name, const TempDir& dir) {
   std::string stem = src.stem().string();  // drops .gz/.bz2/.zip
   std::string out = dir.file(stem);
   std::string ext = src.extension().string();
-  if (ext == ".gz") run_ok("gzip -dc " + q(src.string()) + " | cp --sparse=always /dev/stdin " + q(out));
-  else if (ext == ".bz2") run_ok("bzip2 -dc " + q(src.string()) + " | cp --sparse=always /dev/stdin " + q(out));
-  else if (ext == ".zip") {
-    // The zip's member may have another name: extract everything, return the single image inside.
-    run_ok("cd " + q(dir.path().string()) + " && unzip -o -q " + q(src.string()));
-    for (auto& e : fs::directory_iterator(dir.path())) {
+  // A fixture that does not decompress fails the test, and leaves no half-written image to open.
+  auto expanded = [&](const std::string& command, const std::string& result) {
+    RunResult r = run(command);
+    if (r.status == 0) return result;
+    ADD_FAILURE() << "fixture " << name << " in " << fixtures_dir() << " does not expand: " << command << "\n" << r.err;
+    fs::remove(out, ec);
+    return missing;
+  };
+  const std::string from = q(src.string());
+  if (ext == ".gz")
+    return expanded("gzip -t " + from + " && gzip -dc " + from + " | cp --sparse=always /dev/stdin " + q(out), out);
+  if (ext == ".bz2")
+    return expanded("bzip2 -t " + from + " && bzip2 -dc " + from + " | cp --sparse=always /dev/stdin " + q(out), out);
+  if (ext != ".zip") return expanded("cp --sparse=always " + from + " " + q(out), out);
+  // The zip's member may have another name: extract it into a folder of its own, return the single image inside.
+  const fs::path into = dir.path() / ("unzipped-" + stem);
+  if (expanded("mkdir -p " + q(into.string()) + " && unzip -o -q " + from + " -d " + q(into.string()), "").empty()) {
+    for (auto& e : fs::directory_iterator(into, ec)) {
       auto x = e.path().extension().string();
       if (x == ".vhd" || x == ".vhdx") return e.path().string();
     }
     ADD_FAILURE() << "no image inside " << src;
-    return missing;
-  } else {
-    run_ok("cp --sparse=always " + q(src.string()) + " " + q(out));
   }
-  return out;
+  return missing;
 }
 
 static uint64_t announce_seed(uint64_t seed) {

@@ -34,7 +34,7 @@ TEST_P(VhdxFixtures, OpensReadsAndLeavesTheFileAlone) {
   EXPECT_EQ(info.block_size, f.block_size);
   EXPECT_EQ(info.logical_sector_size, f.logical);
   EXPECT_EQ(info.physical_sector_size, f.physical);
-  EXPECT_EQ(state_counts(*image_of(*d)), f.states);
+  EXPECT_EQ(state_counts(vhdx_of(*d)), f.states);
   EXPECT_TRUE(d->check().empty()) << d->check().front();
   expect_same_as_raw(*d, qemu_raw(path, dir), dir);
   d.reset();
@@ -108,7 +108,7 @@ TEST_P(VhdxDirtyLog, ReplaysLikeQemuAndReadOnlyNeverWrites) {
     // Read-only: replayed in memory; content and BAT states as qemu's, file untouched.
     auto d = open_ok(path);
     ASSERT_TRUE(d);
-    Image* image = image_of(*d);
+    Image* image = &vhdx_of(*d);
     EXPECT_FALSE(image->replayed_log().empty());
     EXPECT_EQ(state_counts(*image), p.after);
     expect_same_as_raw(*d, their_raw, dir);
@@ -120,15 +120,15 @@ TEST_P(VhdxDirtyLog, ReplaysLikeQemuAndReadOnlyNeverWrites) {
     // Read-write: replayed to disk; the file is then clean for qemu too.
     auto d = open_ok(path, io::Access::ReadWrite);
     ASSERT_TRUE(d);
-    EXPECT_EQ(state_counts(*image_of(*d)), p.after);
-    EXPECT_TRUE(image_of(*d)->header().log_guid.is_zero());
+    EXPECT_EQ(state_counts(vhdx_of(*d)), p.after);
+    EXPECT_TRUE(vhdx_of(*d).header().log_guid.is_zero());
   }
   run_ok("qemu-img check " + q(path));
   run_ok("qemu-img compare " + q(path) + " " + q(their_raw));
   auto again = open_ok(path);
   ASSERT_TRUE(again);
-  EXPECT_TRUE(image_of(*again)->replayed_log().empty());
-  EXPECT_EQ(state_counts(*image_of(*again)), p.after);
+  EXPECT_TRUE(vhdx_of(*again).replayed_log().empty());
+  EXPECT_EQ(state_counts(vhdx_of(*again)), p.after);
   EXPECT_TRUE(again->check().empty()) << again->check().front();
 }
 
