@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # build
-  cmake g++ make pkg-config ninja-build ccache
+  cmake g++ make pkg-config ninja-build ccache clang-format
   libcli11-dev libfmt-dev nlohmann-json3-dev libboost-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # the fuzz targets (fuzz/run.sh): clang 16 and its libFuzzer and sanitizer runtimes

@@ -76,8 +76,8 @@ Report compact_and_referee(const std::string& image, QemuReads qemu) {
 }
 
 QemuIoHolder::QemuIoHolder(const std::string& image)
-    : process_(std::make_unique<BackgroundProcess>(
-          std::vector<std::string>{"qemu-io", "-f", qemu_format(image), image})) {
+    : process_(std::make_unique<ChildProcess>(std::vector<std::string>{"qemu-io", "-f", qemu_format(image), image},
+                                              "", Stdin::OpenPipe, Stdout::Log, StopBy::ClosingStdin)) {
   EXPECT_TRUE(wait_until([&] { return file_is_locked(image); })) << "qemu-io never took its lock on " << image;
 }
 

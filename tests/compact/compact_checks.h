@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "background_process.h"
+#include "child_process.h"
 #include "compact/compact.h"
 #include "images.h"
 
@@ -43,7 +43,7 @@ class QemuIoHolder {
   void release() { process_.reset(); }  // end of input: qemu-io quits, and the process is waited for
 
  private:
-  std::unique_ptr<BackgroundProcess> process_;
+  std::unique_ptr<ChildProcess> process_;
 };
 
 // Makes a file or folder unwritable even for root (tests run as root in CI): the immutable attribute.

@@ -10,6 +10,7 @@ namespace {
 using compact::Report;
 
 TEST(VhdCompact, Disk2VhdZeroFilledFixture) {
+  VHDKIT_NEEDS_FIXTURES();
   TempDir dir;
   std::string img = expand_fixture("qemu-iotests/d2v-zerofilled.vhd.bz2", dir);
   Report r = compact_and_referee(img);

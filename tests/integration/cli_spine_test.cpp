@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "background_process.h"
+#include "child_process.h"
 #include "cli_util.h"
 #include "test_support.h"
 
@@ -56,7 +56,7 @@ TEST(CliSpine, WriteIsRefusedWhileQemuHoldsTheImageInEveryFormat) {
     std::string img = make_image(dir, format, std::string("held-") + format);
     std::string before = sha256(img);
     {
-      BackgroundProcess qemu({"qemu-io", "-f", format, img});
+      ChildProcess qemu({"qemu-io", "-f", format, img}, "", Stdin::OpenPipe, Stdout::Log, StopBy::ClosingStdin);
       ASSERT_TRUE(wait_until([&] { return file_is_locked(img); })) << "qemu-io never took its lock on " << img;
       RunResult r = vhdkit("write --pattern 0x77 --offset 0 --length 4096 " + q(img));
       EXPECT_EQ(r.status, 5) << format << ": " << r.out << r.err;  // 5: in use (README's exit statuses)

@@ -128,6 +128,7 @@ TEST_F(CliVhd, CompareVhdAgainstVhd) {
 }
 
 TEST_F(CliVhd, ComparingEmpty127GiBImagesTakesMilliseconds) {
+  VHDKIT_NEEDS_FIXTURES();
   std::string ours = dir.file("ours.vhd");
   std::string theirs = expand_fixture("qemu-iotests/hyperv2012r2-dynamic.vhd.bz2", dir);
   run_ok(vk("create --size 127G " + q(ours)));
@@ -205,18 +206,19 @@ TEST_F(CliVhd, MissingParentInfoSaysSoAndCheckFails) {
   EXPECT_EQ(cj["problems"].size(), 1u) << cj.dump();
   // Reading the contents needs the parent.
   RunResult compare = vhdkit("compare " + q(child) + " " + q(child));
-  EXPECT_NE(compare.status, 0);
-  EXPECT_NE(compare.status, 1) << "an error is not a difference";
+  EXPECT_EQ(compare.status, 3) << "the parent is not found, and an error is not a difference\n" << compare.err;
   EXPECT_EQ(sha256(child), before);
 }
 
 TEST_F(CliVhd, WindowsDifferencingFixtureWithoutItsParent) {
+  VHDKIT_NEEDS_FIXTURES();
   std::string child = expand_fixture("dfvfs/fat-differential.vhd.gz", dir);
   auto j = vhdkit_json("info --json " + q(child));
   EXPECT_EQ(j["type"], "differencing");
   EXPECT_EQ(j["virtual-size"], 4194304);
   EXPECT_EQ(j["parent-missing"], true);
-  EXPECT_NE(vhdkit("check " + q(child)).status, 0);
+  RunResult check = vhdkit("check " + q(child));
+  EXPECT_EQ(check.status, 1) << "problems found\n" << check.out << check.err;
 }
 
 TEST_F(CliVhd, ForcedFormat) {
@@ -228,7 +230,7 @@ TEST_F(CliVhd, ForcedFormat) {
   auto as_vhd = vhdkit_json("info --json --format vhd " + q(fixed.vhd));
   EXPECT_EQ(as_vhd["format"], "vhd");
   RunResult not_vhd = vhdkit("info --format vhd " + q(fixed.raw));
-  EXPECT_NE(not_vhd.status, 0);
+  EXPECT_EQ(not_vhd.status, 1) << not_vhd.err;
   EXPECT_NE(not_vhd.err.find("vhdkit: " + fixed.raw + ": "), std::string::npos) << not_vhd.err;
 }
 
@@ -263,32 +265,31 @@ TEST_F(CliVhd, MalformedImagesAreNamedAndLeftUnchanged) {
     run_ok("cp " + q(good) + " " + q(bad));
     c.damage(bad);
     std::string before = sha256(bad);
-    RunResult check = vhdkit("check --format vhd " + q(bad));
-    EXPECT_NE(check.status, 0) << check.out << check.err;
-    EXPECT_NE((check.out + check.err).find(c.says), std::string::npos) << check.out << check.err;
+    // A file too damaged to open: every subcommand refuses it (Failed, 1) and names the problem.
     for (const char* sub : {"info", "map", "check"}) {
       RunResult r = vhdkit(std::string(sub) + " --format vhd " + q(bad));
-      if (r.status != 0 || std::string(sub) == "check") {
-        EXPECT_NE((r.out + r.err).find(c.says), std::string::npos) << sub << ": " << r.out << r.err;
-      }
+      EXPECT_EQ(r.status, 1) << sub << ": " << r.out << r.err;
+      EXPECT_NE(r.err.find("vhdkit: " + bad + ": "), std::string::npos) << sub << ": " << r.err;
+      EXPECT_NE((r.out + r.err).find(c.says), std::string::npos) << sub << ": " << r.out << r.err;
     }
     RunResult compare = vhdkit("compare --format vhd " + q(bad) + " " + q(good));
-    EXPECT_NE(compare.status, 0);
+    EXPECT_EQ(compare.status, 9) << "compare's generic failure, never 1 (different)\n" << compare.err;
     RunResult write = vhdkit("write --format vhd " + q(bad) + " 0 --pattern 1 --length 512");
-    EXPECT_NE(write.status, 0) << write.out;
+    EXPECT_EQ(write.status, 1) << write.out << write.err;
     EXPECT_EQ(sha256(bad), before) << "vhdkit changed a malformed file";
   }
 }
 
 TEST_F(CliVhd, FixtureWithAWrongChecksumIsRefused) {
+  VHDKIT_NEEDS_FIXTURES();
   std::string img = expand_fixture("dfvfs/image.vhd.gz", dir);
   std::string before = sha256(img);
-  RunResult info = vhdkit("info " + q(img));
-  RunResult check = vhdkit("check " + q(img));
-  EXPECT_NE(check.status, 0);
-  EXPECT_NE((check.out + check.err).find("checksum"), std::string::npos) << check.out << check.err;
+  for (const char* sub : {"info", "check"}) {
+    RunResult r = vhdkit(std::string(sub) + " " + q(img));
+    EXPECT_EQ(r.status, 1) << sub << ": " << r.out << r.err;
+    EXPECT_NE(r.err.find("checksum"), std::string::npos) << sub << ": " << r.out << r.err;
+  }
   EXPECT_EQ(sha256(img), before);
-  (void)info;
 }
 
 TEST_F(CliVhd, CreateRefusesBadRequestsAndNeverOverwrites) {
@@ -296,7 +297,7 @@ TEST_F(CliVhd, CreateRefusesBadRequestsAndNeverOverwrites) {
   run_ok(vk("create --size 8M " + q(existing)));
   std::string before = sha256(existing);
   RunResult again = vhdkit("create --size 16M " + q(existing));
-  EXPECT_NE(again.status, 0);
+  EXPECT_EQ(again.status, 1) << again.err;
   EXPECT_NE(again.err.find("vhdkit: " + existing + ": "), std::string::npos) << again.err;
   EXPECT_EQ(sha256(existing), before);
   std::string fresh = dir.file("fresh.vhd");
@@ -307,7 +308,7 @@ TEST_F(CliVhd, CreateRefusesBadRequestsAndNeverOverwrites) {
     EXPECT_FALSE(std::filesystem::exists(fresh)) << args;
   }
   RunResult missing_parent = vhdkit("create --parent " + q(dir.file("nope.vhd")) + " " + q(fresh));
-  EXPECT_NE(missing_parent.status, 0);
+  EXPECT_EQ(missing_parent.status, 3) << missing_parent.err;  // File not found
   EXPECT_FALSE(std::filesystem::exists(fresh));
 }
 

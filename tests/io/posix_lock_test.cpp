@@ -4,14 +4,17 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "background_process.h"
+#include "child_process.h"
 #include "io/file.h"
 #include "test_support.h"
 
 namespace vhdkit::io {
 namespace {
 
-using vhdkit::testing::BackgroundProcess;
+using vhdkit::testing::ChildProcess;
+using vhdkit::testing::Stdin;
+using vhdkit::testing::StopBy;
+using vhdkit::testing::Stdout;
 using vhdkit::testing::file_is_locked;
 using vhdkit::testing::q;
 using vhdkit::testing::run;
@@ -29,11 +32,12 @@ class PosixLocks : public ::testing::Test {
   }
 
   // qemu-io with the image open, reading commands from its stdin (a pipe), until the object dies.
-  std::unique_ptr<BackgroundProcess> qemu_io(const std::vector<std::string>& extra) {
+  std::unique_ptr<ChildProcess> qemu_io(const std::vector<std::string>& extra) {
     std::vector<std::string> argv{"qemu-io", "-f", "raw"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     argv.push_back(img_);
-    auto p = std::make_unique<BackgroundProcess>(argv, dir_.file("qemu-io.log"));
+    auto p = std::make_unique<ChildProcess>(argv, dir_.file("qemu-io.log"), Stdin::OpenPipe, Stdout::Log,
+                                            StopBy::ClosingStdin);
     EXPECT_TRUE(vhdkit::testing::wait_until([&] { return file_is_locked(img_); }))
         << "qemu-io never locked the image";
     return p;
@@ -87,8 +91,8 @@ TEST_F(PosixLocks, QemuIoReaderSharesWithReadersOnly) {
 }
 
 TEST_F(PosixLocks, QemuNbdServerIsNamed) {
-  BackgroundProcess nbd({"qemu-nbd", "-f", "raw", "--socket=" + dir_.file("nbd.sock"), img_},
-                        dir_.file("nbd.log"), vhdkit::testing::StopBy::Signal);
+  ChildProcess nbd({"qemu-nbd", "-f", "raw", "--socket=" + dir_.file("nbd.sock"), img_}, dir_.file("nbd.log"),
+                   Stdin::Null, Stdout::Log, StopBy::Signal);
   ASSERT_TRUE(vhdkit::testing::wait_until([&] { return file_is_locked(img_); }));
   auto f = open(Access::ReadWrite);
   auto s = f->try_lock(LockMode::Exclusive);

@@ -217,7 +217,7 @@ class CliKill : public ::testing::TestWithParam<ImageCase> {};
 
 TEST_P(CliKill, SigkillAnywhereLeavesAValidImageAndARerunFinishes) {
   const ImageCase& c = GetParam();
-  std::mt19937_64 rng(std::random_device{}());
+  std::mt19937_64 rng(random_test_seed());
   TempDir dir;
   const std::string original = c.make(dir);
   ASSERT_FALSE(HasFailure()) << "could not make the image";

@@ -45,7 +45,7 @@ int Daemon::terminate() {
   return process_->wait();
 }
 
-bool Daemon::alive() { return ::kill(process_->pid(), 0) == 0 && ::waitpid(process_->pid(), nullptr, WNOHANG) == 0; }
+bool Daemon::alive() { return process_->running(); }
 
 std::string Daemon::log() const {
   std::ifstream in(log_);

@@ -8,7 +8,7 @@
 #include <atomic>
 #include <thread>
 
-#include "background_process.h"
+#include "child_process.h"
 #include "daemon_fixture.h"
 #include "io/file.h"
 #include "compact/prepare.h"

@@ -9,6 +9,9 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iostream>
+#include <optional>
+#include <random>
 #include <sstream>
 
 namespace vhdkit::testing {
@@ -68,27 +71,88 @@ std::string run_ok(const std::string& command) {
 }
 
 std::string vhdkit_bin() { return VHDKIT_BINARY; }
-std::string fixtures_dir() { return VHDKIT_FIXTURES_DIR; }
+std::string fixtures_dir() {
+  const char* env = std::getenv("VHDKIT_FIXTURES");
+  return env && *env ? env : VHDKIT_FIXTURES_DIR;
+}
+
+std::string fixtures_missing() {
+  std::error_code ec;
+  // SOURCES.md describes every fixture: a folder without it is not the fixtures folder.
+  if (fs::is_regular_file(fs::path(fixtures_dir()) / "SOURCES.md", ec)) return {};
+  return "fixtures not found in " + fixtures_dir() + ": set VHDKIT_FIXTURES=<folder> to point elsewhere";
+}
+
+bool fixtures_required() {
+  const char* env = std::getenv("VHDKIT_REQUIRE_FIXTURES");
+  return env && std::string(env) == "1";
+}
 
 std::string expand_fixture(const std::string& name, const TempDir& dir) {
   fs::path src = fs::path(fixtures_dir()) / name;
+  const std::string missing = dir.file("missing-fixture-" + src.filename().string());
+  if (std::string why = fixtures_missing(); !why.empty()) {
+    ADD_FAILURE() << why << " (and the test does not start with VHDKIT_NEEDS_FIXTURES())";
+    return missing;
+  }
+  std::error_code ec;
+  if (!fs::is_regular_file(src, ec)) {
+    ADD_FAILURE() << "fixture " << name << " not found in " << fixtures_dir();
+    return missing;
+  }
   std::string stem = src.stem().string();  // drops .gz/.bz2/.zip
   std::string out = dir.file(stem);
   std::string ext = src.extension().string();
-  if (ext == ".gz") run_ok("gzip -dc " + q(src.string()) + " | cp --sparse=always /dev/stdin " + q(out));
-  else if (ext == ".bz2") run_ok("bzip2 -dc " + q(src.string()) + " | cp --sparse=always /dev/stdin " + q(out));
-  else if (ext == ".zip") {
-    // The zip's member may have another name: extract everything, return the single image inside.
-    run_ok("cd " + q(dir.path().string()) + " && unzip -o -q " + q(src.string()));
-    for (auto& e : fs::directory_iterator(dir.path())) {
+  // A fixture that does not decompress fails the test, and leaves no half-written image to open.
+  auto expanded = [&](const std::string& command, const std::string& result) {
+    RunResult r = run(command);
+    if (r.status == 0) return result;
+    ADD_FAILURE() << "fixture " << name << " in " << fixtures_dir() << " does not expand: " << command << "\n" << r.err;
+    fs::remove(out, ec);
+    return missing;
+  };
+  const std::string from = q(src.string());
+  if (ext == ".gz")
+    return expanded("gzip -t " + from + " && gzip -dc " + from + " | cp --sparse=always /dev/stdin " + q(out), out);
+  if (ext == ".bz2")
+    return expanded("bzip2 -t " + from + " && bzip2 -dc " + from + " | cp --sparse=always /dev/stdin " + q(out), out);
+  if (ext != ".zip") return expanded("cp --sparse=always " + from + " " + q(out), out);
+  // The zip's member may have another name: extract it into a folder of its own, return the single image inside.
+  const fs::path into = dir.path() / ("unzipped-" + stem);
+  if (expanded("mkdir -p " + q(into.string()) + " && unzip -o -q " + from + " -d " + q(into.string()), "").empty()) {
+    for (auto& e : fs::directory_iterator(into, ec)) {
       auto x = e.path().extension().string();
       if (x == ".vhd" || x == ".vhdx") return e.path().string();
     }
     ADD_FAILURE() << "no image inside " << src;
-  } else {
-    run_ok("cp --sparse=always " + q(src.string()) + " " + q(out));
   }
-  return out;
+  return missing;
+}
+
+static uint64_t announce_seed(uint64_t seed) {
+  std::cout << "seed " << seed << " (VHDKIT_TEST_SEED=" << seed << " repeats it)" << std::endl;
+  ::testing::Test::RecordProperty("seed", std::to_string(seed));
+  return seed;
+}
+
+static std::optional<uint64_t> seed_from_env() {
+  const char* env = std::getenv("VHDKIT_TEST_SEED");
+  if (!env || !*env) return std::nullopt;
+  char* end = nullptr;
+  uint64_t seed = std::strtoull(env, &end, 0);
+  if (*end != '\0') {
+    ADD_FAILURE() << "VHDKIT_TEST_SEED=" << env << " is not a number";
+    return std::nullopt;
+  }
+  return seed;
+}
+
+uint64_t test_seed(uint64_t fallback) { return announce_seed(seed_from_env().value_or(fallback)); }
+
+uint64_t random_test_seed() {
+  if (auto seed = seed_from_env()) return announce_seed(*seed);
+  std::random_device device;
+  return announce_seed((uint64_t{device()} << 32) | device());
 }
 
 std::string sha256(const std::string& path) {

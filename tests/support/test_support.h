@@ -41,10 +41,32 @@ std::string run_ok(const std::string& command);
 std::string q(const std::string& arg);
 
 std::string vhdkit_bin();       // the built vhdkit binary
-std::string fixtures_dir();     // ../shared/fixtures
+
+// The real images made by Windows, qemu and others are not in this repository: they live in
+// ../shared/fixtures beside the source folder, or wherever $VHDKIT_FIXTURES names. A test that uses them
+// starts with VHDKIT_NEEDS_FIXTURES(): without the folder it skips, saying which folder and which variable,
+// unless VHDKIT_REQUIRE_FIXTURES=1 (CI sets it), which makes the skip a failure.
+std::string fixtures_dir();
+// Why the fixtures cannot be used ("fixtures not found in DIR: ..."), or empty when they can.
+std::string fixtures_missing();
+bool fixtures_required();  // VHDKIT_REQUIRE_FIXTURES=1
+#define VHDKIT_NEEDS_FIXTURES()                                                           \
+  do {                                                                                   \
+    if (std::string why_ = ::vhdkit::testing::fixtures_missing(); !why_.empty()) {       \
+      if (::vhdkit::testing::fixtures_required()) FAIL() << why_ << " (VHDKIT_REQUIRE_FIXTURES=1)"; \
+      GTEST_SKIP() << why_;                                                              \
+    }                                                                                    \
+  } while (0)
 // Decompresses a fixture (name relative to fixtures_dir(), e.g. "qemu-iotests/d2v-zerofilled.vhd.bz2")
-// into dir, sparse, and returns the path of the expanded image.
+// into dir, sparse, and returns the path of the expanded image. A fixture that is not there (or a test that
+// did not say VHDKIT_NEEDS_FIXTURES() first) fails the test; the path returned then names no file.
 std::string expand_fixture(const std::string& name, const TempDir& dir);
+
+// The seed of a randomised test: $VHDKIT_TEST_SEED when set, else `fallback` (a fixed seed), or for
+// random_test_seed() a fresh one each run. Printed ("seed N (VHDKIT_TEST_SEED=N repeats it)") and recorded as
+// the test's property "seed", so that a failure can be replayed.
+uint64_t test_seed(uint64_t fallback);
+uint64_t random_test_seed();
 
 std::string sha256(const std::string& path);
 std::vector<std::byte> read_file(const std::string& path);

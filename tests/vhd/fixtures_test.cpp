@@ -47,6 +47,7 @@ struct Fixture {
 class Fixtures : public ::testing::TestWithParam<Fixture> {};
 
 TEST_P(Fixtures, OpenReadAndMapLikeQemu) {
+  VHDKIT_NEEDS_FIXTURES();
   const Fixture& fx = GetParam();
   TempDir dir;
   std::string path = expand_fixture(fx.name, dir);
@@ -89,6 +90,7 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST(VhdFixtures, WindowsMadeSizesAgreeWithVhdiinfo) {
+  VHDKIT_NEEDS_FIXTURES();
   TempDir dir;
   for (const char* name : {"dissect.hypervisor/dynamic.vhd.gz", "dissect.hypervisor/fixed.vhd.gz",
                            "qemu-iotests/hyperv2012r2-dynamic.vhd.bz2", "dfvfs/fat-differential.vhd.gz"}) {
@@ -102,6 +104,7 @@ TEST(VhdFixtures, WindowsMadeSizesAgreeWithVhdiinfo) {
 }
 
 TEST(VhdFixtures, DifferencingWithMissingParentFailsWithRequireAndOpensWithOptional) {
+  VHDKIT_NEEDS_FIXTURES();
   TempDir dir;
   std::string path = expand_fixture("dfvfs/fat-differential.vhd.gz", dir);
   std::string before = sha256(path);
@@ -139,6 +142,7 @@ TEST(VhdFixtures, DifferencingWithMissingParentFailsWithRequireAndOpensWithOptio
 }
 
 TEST(VhdFixtures, BadChecksumsAreRefusedClearly) {
+  VHDKIT_NEEDS_FIXTURES();
   TempDir dir;
   for (const char* name : {"dfvfs/image.vhd.gz", "dfvfs/image-differential.vhd.gz"}) {
     std::string path = expand_fixture(name, dir);

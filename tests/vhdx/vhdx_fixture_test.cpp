@@ -20,6 +20,7 @@ struct Fixture {
 class VhdxFixtures : public ::testing::TestWithParam<Fixture> {};
 
 TEST_P(VhdxFixtures, OpensReadsAndLeavesTheFileAlone) {
+  VHDKIT_NEEDS_FIXTURES();
   const Fixture& f = GetParam();
   TempDir dir;
   std::string path = expand_fixture(f.name, dir);
@@ -33,7 +34,7 @@ TEST_P(VhdxFixtures, OpensReadsAndLeavesTheFileAlone) {
   EXPECT_EQ(info.block_size, f.block_size);
   EXPECT_EQ(info.logical_sector_size, f.logical);
   EXPECT_EQ(info.physical_sector_size, f.physical);
-  EXPECT_EQ(state_counts(*image_of(*d)), f.states);
+  EXPECT_EQ(state_counts(vhdx_of(*d)), f.states);
   EXPECT_TRUE(d->check().empty()) << d->check().front();
   expect_same_as_raw(*d, qemu_raw(path, dir), dir);
   d.reset();
@@ -62,6 +63,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 // iotest 064's image: SOURCES.md says 0xa5 over the first 33 MB; qemu-io and we must agree on that.
 TEST(VhdxFixture, IotestDynamicHoldsThePatternQemuIoSees) {
+  VHDKIT_NEEDS_FIXTURES();
   TempDir dir;
   std::string path = expand_fixture("qemu-iotests/iotest-dynamic-1G.vhdx.bz2", dir);
   auto d = open_ok(path);
@@ -89,6 +91,7 @@ struct DirtyLog {
 class VhdxDirtyLog : public ::testing::TestWithParam<DirtyLog> {};
 
 TEST_P(VhdxDirtyLog, ReplaysLikeQemuAndReadOnlyNeverWrites) {
+  VHDKIT_NEEDS_FIXTURES();
   const DirtyLog& p = GetParam();
   TempDir dir;
   std::string path = expand_fixture(p.name, dir);
@@ -105,7 +108,7 @@ TEST_P(VhdxDirtyLog, ReplaysLikeQemuAndReadOnlyNeverWrites) {
     // Read-only: replayed in memory; content and BAT states as qemu's, file untouched.
     auto d = open_ok(path);
     ASSERT_TRUE(d);
-    Image* image = image_of(*d);
+    Image* image = &vhdx_of(*d);
     EXPECT_FALSE(image->replayed_log().empty());
     EXPECT_EQ(state_counts(*image), p.after);
     expect_same_as_raw(*d, their_raw, dir);
@@ -117,15 +120,15 @@ TEST_P(VhdxDirtyLog, ReplaysLikeQemuAndReadOnlyNeverWrites) {
     // Read-write: replayed to disk; the file is then clean for qemu too.
     auto d = open_ok(path, io::Access::ReadWrite);
     ASSERT_TRUE(d);
-    EXPECT_EQ(state_counts(*image_of(*d)), p.after);
-    EXPECT_TRUE(image_of(*d)->header().log_guid.is_zero());
+    EXPECT_EQ(state_counts(vhdx_of(*d)), p.after);
+    EXPECT_TRUE(vhdx_of(*d).header().log_guid.is_zero());
   }
   run_ok("qemu-img check " + q(path));
   run_ok("qemu-img compare " + q(path) + " " + q(their_raw));
   auto again = open_ok(path);
   ASSERT_TRUE(again);
-  EXPECT_TRUE(image_of(*again)->replayed_log().empty());
-  EXPECT_EQ(state_counts(*image_of(*again)), p.after);
+  EXPECT_TRUE(vhdx_of(*again).replayed_log().empty());
+  EXPECT_EQ(state_counts(vhdx_of(*again)), p.after);
   EXPECT_TRUE(again->check().empty()) << again->check().front();
 }
 

@@ -119,6 +119,7 @@ TEST(VhdxQemuMade, OurWritesIntoAQemuImageAreWhatQemuReads) {
 // reads what we wrote. (qemu's own fixed images mark unwritten blocks ZERO without file offsets, so writes
 // to them allocate, in qemu as in ours.)
 TEST(VhdxQemuMade, WritesIntoAFixedImageStayInPlace) {
+  VHDKIT_NEEDS_FIXTURES();
   TempDir dir;
   std::string path = expand_fixture("dissect.hypervisor/fixed.vhdx.gz", dir);
   auto size = std::filesystem::file_size(path);

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "image/open_image.h"
@@ -25,6 +26,14 @@ inline std::unique_ptr<disk::VirtualDisk> open_ok(const std::string& path, io::A
   auto d = image::open_image(io::Env::posix(), path, o);
   EXPECT_TRUE(d.has_value()) << (d ? "" : d.error().what());
   return d ? std::move(*d) : nullptr;
+}
+
+// The vhdx::Image behind a disk open_image() opened. A disk that is no VHDX (a damaged file opened as raw)
+// throws: the test fails saying so, instead of crashing on a null pointer.
+inline Image& vhdx_of(disk::VirtualDisk& d) {
+  Image* image = image_of(d);
+  if (!image) throw std::runtime_error("the image did not open as a VHDX");
+  return *image;
 }
 
 inline Result<std::unique_ptr<disk::VirtualDisk>> open_result(const std::string& path,
