@@ -77,7 +77,7 @@ Result<ResolvedParent> resolve_parent(io::Env& env, const std::string& child_pat
   }
   if (auto why = link.mismatch(**parent, found->path)) return give_up(ReturnCode::Failed, *why);
   out.disk = std::move(*parent);
-  return std::move(out);
+  return out;
 }
 
 }  // namespace vhdkit::disk

@@ -41,12 +41,18 @@ class PosixFile final : public File {
   Error errno_error(const char* what, int err) const {
     return error(code_for_errno(err), fmt::format("{} failed: {}", what, std::strerror(err)));
   }
+  // A transfer the kernel refuses names its range; EINVAL there means an offset or length the image's own
+  // structures produced (a damaged file), not a bad argument of the caller's.
+  Error transfer_error(const char* what, uint64_t offset, size_t length, int err) const {
+    ReturnCode code = err == EINVAL || err == EFBIG || err == EOVERFLOW ? ReturnCode::Failed : code_for_errno(err);
+    return error(code, fmt::format("{} of {} bytes at offset {:#x} failed: {}", what, length, offset, std::strerror(err)));
+  }
 
   Result<size_t> do_read(uint64_t offset, std::span<std::byte> buf) override {
     for (;;) {
       ssize_t n = ::pread(fd_, buf.data(), buf.size(), static_cast<off_t>(offset));
       if (n >= 0) return static_cast<size_t>(n);
-      if (errno != EINTR) return std::unexpected(errno_error("read", errno));
+      if (errno != EINTR) return std::unexpected(transfer_error("read", offset, buf.size(), errno));
     }
   }
 
@@ -61,7 +67,7 @@ class PosixFile final : public File {
     for (;;) {
       ssize_t n = ::pwrite(fd_, buf.data(), buf.size(), static_cast<off_t>(offset));
       if (n >= 0) return static_cast<size_t>(n);
-      if (errno != EINTR) return std::unexpected(errno_error("write", errno));
+      if (errno != EINTR) return std::unexpected(transfer_error("write", offset, buf.size(), errno));
     }
   }
 
