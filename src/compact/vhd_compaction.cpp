@@ -130,7 +130,7 @@ Status check_compactable(disk::VirtualDisk& disk) {
                 "host file instead, will handle fixed disks later)");
   }
   if (!image->metadata().write_refusal.empty())
-    return fail(ReturnCode::NotSupported, path, "cannot compact: " + image->metadata().write_refusal);
+    return fail(ReturnCode::NotSupported, disk.path(), "cannot compact: " + image->metadata().write_refusal);
   if (image->metadata().footer_offset % kSectorSize != 0) {
     return fail(ReturnCode::NotSupported, disk.path(),
                 "this VHD ends in a 511-byte footer (written before Virtual PC 2004); compacting it would need "

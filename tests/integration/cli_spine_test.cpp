@@ -91,9 +91,9 @@ TEST(CliSpine, AFifoOrADeviceIsRefusedAtOnceNotWaitedOn) {
   TempDir dir;
   std::string fifo = dir.file("image.vhdx");
   run_ok("mkfifo " + q(fifo));
-  for (const std::string& sub : {"info", "check", "map", "compact", "compact --dry-run"}) {
+  for (const char* sub : {"info", "check", "map", "compact", "compact --dry-run"}) {
     // `timeout` turns a hang into status 124: the open must not wait for a writer on the FIFO.
-    RunResult r = run("timeout 10 " + q(VHDKIT_BINARY) + " " + sub + " " + q(fifo));
+    RunResult r = run("timeout 10 " + q(VHDKIT_BINARY) + " " + std::string(sub) + " " + q(fifo));
     EXPECT_NE(r.status, 124) << sub << " hung on a FIFO";
     EXPECT_NE(r.status, 0) << sub;
     EXPECT_NE((r.out + r.err).find("is a FIFO, not an image file"), std::string::npos) << sub << ": " << r.out << r.err;
