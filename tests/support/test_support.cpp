@@ -155,6 +155,19 @@ uint64_t random_test_seed() {
   return announce_seed((uint64_t{device()} << 32) | device());
 }
 
+std::unique_ptr<disk::VirtualDisk> open_ok(const std::string& path, disk::OpenOptions options) {
+  auto d = disk::open_image(io::Env::posix(), path, options);
+  EXPECT_TRUE(d.has_value()) << (d ? "" : d.error().what());
+  return d ? std::move(*d) : nullptr;
+}
+
+std::string qemu_raw(const std::string& image, const TempDir& dir, const std::string& name, const std::string& format) {
+  std::string out = dir.file(name);
+  std::string f = format.empty() ? "" : " -f " + format;
+  run_ok("rm -f " + q(out) + " && qemu-img convert -U" + f + " -O raw " + q(image) + " " + q(out));
+  return out;
+}
+
 std::string sha256(const std::string& path) {
   RunResult r = run("sha256sum " + q(path));
   EXPECT_EQ(r.status, 0) << r.err;
