@@ -36,7 +36,7 @@ void expect_compare_agrees(const std::string& a, const std::string& fa, const st
   EXPECT_EQ(ours.out, qemu.out) << a << " vs " << b;
 }
 
-void make_differencing_pair(const std::string& format, const std::string& parent, const std::string& child,
+void make_cli_differencing_pair(const std::string& format, const std::string& parent, const std::string& child,
                             const std::string& expected_raw) {
   const std::string vk = q(vhdkit_bin());
   run_ok(vk + " create --format " + format + " --size 16M " + q(parent));

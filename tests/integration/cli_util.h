@@ -31,7 +31,7 @@ void expect_compare_agrees(const std::string& a, const std::string& fa, const st
 
 // Through vhdkit create/write in `format`: a 16 MiB parent holding 0x22 over its first 4 MiB and a
 // differencing child that wrote 0x33 over 1-2 MiB; and, through qemu-io, the raw image of the child's content.
-void make_differencing_pair(const std::string& format, const std::string& parent, const std::string& child,
+void make_cli_differencing_pair(const std::string& format, const std::string& parent, const std::string& child,
                             const std::string& expected_raw);
 
 // A file of `size` bytes of pseudo-random data (seeded: the same every run), fully allocated on the host.

@@ -171,7 +171,7 @@ TEST_F(CliVhd, CreatedImagesOpenInQemuImgAndVhdiinfo) {
 
 TEST_F(CliVhd, CreateDifferencingReadsThroughItsParent) {
   std::string parent = dir.file("parent.vhd"), child = dir.file("child.vhd"), expected = dir.file("expected.raw");
-  make_differencing_pair("vhd", parent, child, expected);
+  make_cli_differencing_pair("vhd", parent, child, expected);
   auto info = vhdkit_json("info --json " + q(child));
   EXPECT_EQ(info["type"], "differencing");
   EXPECT_EQ(info["parent-missing"], false);

@@ -147,7 +147,7 @@ TEST_F(CliVhdx, CreatedImagesPassQemuImgCheckAndReadBack) {
 
 TEST_F(CliVhdx, CreateDifferencingOverAVhdxParent) {
   std::string parent = dir.file("parent.vhdx"), child = dir.file("child.vhdx"), expected = dir.file("expected.raw");
-  make_differencing_pair("vhdx", parent, child, expected);
+  make_cli_differencing_pair("vhdx", parent, child, expected);
   auto info = vhdkit_json("info --json " + q(child));
   EXPECT_EQ(info["type"], "differencing");
   EXPECT_EQ(info["parent-missing"], false);

@@ -1,3 +1,4 @@
+#include "image/open_image.h"
 #include "test_support.h"
 
 #include <fcntl.h>
@@ -153,6 +154,19 @@ uint64_t random_test_seed() {
   if (auto seed = seed_from_env()) return announce_seed(*seed);
   std::random_device device;
   return announce_seed((uint64_t{device()} << 32) | device());
+}
+
+std::unique_ptr<disk::VirtualDisk> open_ok(const std::string& path, disk::OpenOptions options) {
+  auto d = image::open_image(io::Env::posix(), path, options);
+  EXPECT_TRUE(d.has_value()) << (d ? "" : d.error().what());
+  return d ? std::move(*d) : nullptr;
+}
+
+std::string qemu_raw(const std::string& image, const TempDir& dir, const std::string& name, const std::string& format) {
+  std::string out = dir.file(name);
+  std::string f = format.empty() ? "" : " -f " + format;
+  run_ok("rm -f " + q(out) + " && qemu-img convert -U" + f + " -O raw " + q(image) + " " + q(out));
+  return out;
 }
 
 std::string sha256(const std::string& path) {

@@ -6,8 +6,11 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "disk/virtual_disk.h"
 
 namespace vhdkit::testing {
 
@@ -67,6 +70,13 @@ std::string expand_fixture(const std::string& name, const TempDir& dir);
 // the test's property "seed", so that a failure can be replayed.
 uint64_t test_seed(uint64_t fallback);
 uint64_t random_test_seed();
+
+// Opens through image::open_image (the format detected unless the options force one); fails the test and
+// returns null when the image does not open.
+std::unique_ptr<disk::VirtualDisk> open_ok(const std::string& path, disk::OpenOptions options = {});
+// `qemu-img convert -U [-f FORMAT] -O raw IMAGE DIR/NAME` (FORMAT probed when empty): the path of the raw file.
+std::string qemu_raw(const std::string& image, const TempDir& dir, const std::string& name = "qemu.raw",
+                     const std::string& format = "");
 
 std::string sha256(const std::string& path);
 std::vector<std::byte> read_file(const std::string& path);

@@ -18,7 +18,7 @@ void expect_same_as_qemu(const std::string& path, const TempDir& dir, bool compa
   auto d = open_ok(path);
   ASSERT_TRUE(d);
   EXPECT_EQ(d->virtual_size(), qemu_virtual_size(path)) << path;
-  EXPECT_TRUE(read_all(*d) == qemu_raw(path, dir)) << "content differs from qemu-img convert: " << path;
+  EXPECT_TRUE(read_all(*d) == qemu_raw_bytes(path, dir)) << "content differs from qemu-img convert: " << path;
   if (compare_map) {
     auto ours = d->map();
     ASSERT_TRUE(ours.has_value());

@@ -7,12 +7,6 @@
 
 namespace vhdkit::vhd::testing {
 
-std::unique_ptr<disk::VirtualDisk> open_ok(const std::string& path, disk::OpenOptions options) {
-  auto d = image::open_image(io::Env::posix(), path, options);
-  EXPECT_TRUE(d.has_value()) << (d ? "" : d.error().what());
-  return d ? std::move(*d) : nullptr;
-}
-
 std::vector<std::byte> read_all(disk::VirtualDisk& d, size_t chunk) {
   std::vector<std::byte> out(d.virtual_size());
   for (uint64_t off = 0; off < out.size(); off += chunk) {
@@ -24,9 +18,8 @@ std::vector<std::byte> read_all(disk::VirtualDisk& d, size_t chunk) {
   return out;
 }
 
-std::vector<std::byte> qemu_raw(const std::string& path, const TempDir& dir, const std::string& format) {
-  std::string out = dir.file("qemu-raw.img");
-  run_ok("rm -f " + q(out) + " && qemu-img convert -U -f " + format + " -O raw " + q(path) + " " + q(out));
+std::vector<std::byte> qemu_raw_bytes(const std::string& path, const TempDir& dir, const std::string& format) {
+  std::string out = qemu_raw(path, dir, "qemu-raw.img", format);
   auto bytes = read_file(out);
   run_ok("rm -f " + q(out));
   return bytes;

@@ -13,11 +13,10 @@ namespace vhdkit::vhd::testing {
 
 using namespace vhdkit::testing;
 
-std::unique_ptr<disk::VirtualDisk> open_ok(const std::string& path, disk::OpenOptions options = {});
 // Every virtual byte, read in chunks of `chunk` bytes (to exercise block-crossing reads).
 std::vector<std::byte> read_all(disk::VirtualDisk& d, size_t chunk = 3 << 20);
-// `qemu-img convert -O raw` of the image.
-std::vector<std::byte> qemu_raw(const std::string& path, const TempDir& dir, const std::string& format = "vpc");
+// The bytes of `qemu-img convert -O raw` of the image (qemu_raw(), read and removed).
+std::vector<std::byte> qemu_raw_bytes(const std::string& path, const TempDir& dir, const std::string& format = "vpc");
 // `qemu-img map --output=json`, parsed.
 std::vector<disk::MapExtent> qemu_map(const std::string& path, const std::string& format = "vpc");
 uint64_t qemu_virtual_size(const std::string& path, const std::string& format = "vpc");

@@ -59,7 +59,7 @@ TEST_P(DynamicSizes, QemuImgAndVhdiinfoReadWhatWeWrote) {
     EXPECT_EQ(d->check(), std::vector<std::string>{});
   }
   EXPECT_EQ(qemu_virtual_size(path), size);
-  EXPECT_TRUE(qemu_raw(path, dir) == m.bytes) << "qemu-img convert reads something else";
+  EXPECT_TRUE(qemu_raw_bytes(path, dir) == m.bytes) << "qemu-img convert reads something else";
   std::string info = run_ok("vhdiinfo " + q(path));
   EXPECT_NE(info.find(": Dynamic"), std::string::npos) << info;
   EXPECT_NE(info.find(fmt::format("({} bytes)", size)), std::string::npos) << info;
@@ -93,7 +93,7 @@ TEST(VhdWriter, FixedDiskReadsBackInQemu) {
     scribble(*d, m, 9);
   }
   EXPECT_EQ(qemu_virtual_size(path), size);
-  EXPECT_TRUE(qemu_raw(path, dir) == m.bytes);
+  EXPECT_TRUE(qemu_raw_bytes(path, dir) == m.bytes);
   run_ok("vhdiinfo " + q(path));
 }
 
@@ -106,7 +106,7 @@ struct Family {
   Family() {
     run_ok("qemu-img create -q -f vpc " + q(parent) + " 24M");
     run_ok("qemu-io -f vpc -c 'write -P 0xa1 0 3M' -c 'write -P 0xa2 9M 1M' -c 'write -P 0xa3 20M 4k' " + q(parent));
-    m.bytes = qemu_raw(parent, dir);
+    m.bytes = qemu_raw_bytes(parent, dir);
   }
   std::unique_ptr<disk::VirtualDisk> make_child(const std::string& path, const std::string& parent_path) {
     return create_ok(path, {disk::Format::Vhd, disk::DiskType::Differencing, 0, 0, parent_path});
@@ -200,7 +200,7 @@ TEST(VhdWriter, QemuReadsTheChildsOwnBlocks) {
     ASSERT_TRUE(d);
     f.m.write(*d, 4 << 20, pattern(4 << 20, 5));
   }
-  auto theirs = qemu_raw(f.child, f.dir);
+  auto theirs = qemu_raw_bytes(f.child, f.dir);
   ASSERT_EQ(theirs.size(), f.m.bytes.size());
   EXPECT_EQ(qemu_virtual_size(f.child), f.m.bytes.size());
   EXPECT_TRUE(std::equal(theirs.begin() + (4 << 20), theirs.begin() + (8 << 20), f.m.bytes.begin() + (4 << 20)));

@@ -18,14 +18,14 @@ namespace vhdkit::vhdx::testing {
 
 using namespace vhdkit::testing;
 
-inline std::unique_ptr<disk::VirtualDisk> open_ok(const std::string& path, io::Access access = io::Access::ReadOnly,
+// open_ok(path) and open_ok(path, options) are test_support's; this one says access and parents.
+using vhdkit::testing::open_ok;
+inline std::unique_ptr<disk::VirtualDisk> open_ok(const std::string& path, io::Access access,
                                                   disk::ParentPolicy parents = disk::ParentPolicy::Require) {
   disk::OpenOptions o;
   o.access = access;
   o.parents = parents;
-  auto d = image::open_image(io::Env::posix(), path, o);
-  EXPECT_TRUE(d.has_value()) << (d ? "" : d.error().what());
-  return d ? std::move(*d) : nullptr;
+  return open_ok(path, o);
 }
 
 // The vhdx::Image behind a disk open_image() opened. A disk that is no VHDX (a damaged file opened as raw)
@@ -71,13 +71,6 @@ inline void expect_same_as_raw(disk::VirtualDisk& d, const std::string& raw, con
   dump_raw(d, ours);
   RunResult r = run("qemu-img compare -f raw -F raw " + q(ours) + " " + q(raw));
   EXPECT_EQ(r.status, 0) << r.out << r.err;
-}
-
-// qemu-img convert -O raw of an image, into dir.
-inline std::string qemu_raw(const std::string& image, const TempDir& dir, const std::string& name = "qemu.raw") {
-  std::string out = dir.file(name);
-  run_ok("qemu-img convert -O raw " + q(image) + " " + q(out));
-  return out;
 }
 
 inline std::map<std::string, uint64_t> state_counts(const Image& image) {
