@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Compaction benchmark (run by hand: `make bench`; not part of `make test`).
 #
 #   bench/run.sh BUILD_DIR            the standard run (below)

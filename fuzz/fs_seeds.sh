@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Seeds of fuzz_fs, made at run time by the real tools: small raw disks with ext2/3/4 (some with files,
 # some deleted), swap, MBR with logical partitions, GPT with several partitions.   fs_seeds.sh DIR
 set -euo pipefail

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the input is a whole disk (partition tables, ext2/3/4, swap), mapped by fs::map_usage.
 // Beyond not crashing, the map must keep its promises: used ranges sorted, merged and inside the disk;
 // volumes inside the disk, their used and free bytes adding up; the same answer twice.

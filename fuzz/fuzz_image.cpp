@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the input is a whole image file (VHD of small blocks, or anything else: raw, VHDX
 // fragments), opened, read and compacted in memory (exercise.h).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target for VHDX, whose smallest valid file is megabytes long and whose structures carry
 // CRC-32C checksums: the input patches one of a few base images (fuzz/seeds.cpp writes them) and may
 // have the checksums of the headers and region tables made right again, so that the damage reaches the

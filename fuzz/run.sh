@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the libFuzzer targets with clang 16 (in build-fuzz/, with AddressSanitizer and UBSan) and runs each
 # for SECONDS (default 20), starting from seeds vhdkit's writers make at run time. A crash, a sanitizer
 # report or a broken promise (fuzz/exercise.h) fails the run; the input that caused it is kept in

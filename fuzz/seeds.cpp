@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Writes the starting points of the fuzz targets with vhdkit's own writers (no other tool makes VHDs with
 // small blocks): seeds IMAGE_CORPUS VHDX_BASES VHDX_CORPUS.
 //   IMAGE_CORPUS: small dynamic and fixed VHDs (4 KiB and 8 KiB blocks, zero and data blocks, blocks written

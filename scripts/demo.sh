@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make demo: compacts a dirty demo disk (ext4 in a VHDX, as WSL2 makes them, and the same in a VHD) and
 # shows the gain, with qemu-img, e2fsck and debugfs as referees; then a tour of the other subcommands on an
 # image made by vhdkit's own writer.

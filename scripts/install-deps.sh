@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs the Debian packages vhdkit needs to build, test and demo — only the ones missing.
 # Idempotent: a machine that has everything runs no apt-get at all.
 set -euo pipefail

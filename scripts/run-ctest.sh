@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs ctest in BUILD with the given arguments, then counts the tests that skipped and says why (ctest lists
 # them under "did not run" without counting them): "12 tests skipped: 12 fixtures not found in ...".
 # Exit status: ctest's.

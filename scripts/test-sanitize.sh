@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make test-sanitize: the whole ctest suite built with AddressSanitizer and UBSan (in build-asan/), then the
 # service and job tests (ctest label "service") built with ThreadSanitizer (in build-tsan/). A sanitizer
 # report ends the program that made it with status 86, so the test that ran it fails; tests that run the

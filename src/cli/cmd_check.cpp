@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vhdkit check [--json] [--format F] IMAGE: every structural problem found; exit 0 only when clean.
 #include <fmt/format.h>
 

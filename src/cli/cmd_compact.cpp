@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vhdkit compact [--mode M] [--output NEW] [--dry-run] [--json] [--log FILE] [--service[=SOCKET]] PATH...
 // What the reference's sample clients do, for each path in turn: call CompactVirtualHardDisk, poll the job
 // printing "In progress... N% completed." (a progress bar on a terminal), print ErrorCode and

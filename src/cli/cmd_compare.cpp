@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vhdkit compare [-f F] [-F F] [-s] A B: are the virtual contents of two images equal? Speaks like
 // `qemu-img compare`: exit 0 equal, 1 different, other statuses for errors.
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vhdkit create [--format vhd|vhdx] [--type fixed|dynamic|differencing] [--size N] [--block-size N]
 //               [--parent P] PATH: a new image, through image::create_image.
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vhdkit info [--json] [--format F] IMAGE: what the image is, its sizes and blocks, its parent chain.
 #include <fmt/format.h>
 

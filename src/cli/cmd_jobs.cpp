@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vhdkit jobs [--service=SOCKET] [--json] [--cancel] [JOB]: the jobs vhdkitd knows (the caller's own; all of
 // them for root), one job in full, or RequestStateChange(Terminate) on one.
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vhdkit map [--json] [--format F] IMAGE: the allocated extents of the virtual disk, in the shape of
 // `qemu-img map --output=json` (so the two can be compared field by field).
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vhdkit write [--format F] IMAGE OFFSET (--pattern BYTE --length N | --from FILE): writes virtual bytes
 // through our own writer, allocating blocks as needed. For demos and tests: it makes images whose content
 // we know without any other tool.

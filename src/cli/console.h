@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What `vhdkit compact` and `vhdkit jobs` print: every line goes to standard output and, with --log FILE,
 // is appended to the log as well (as the reference's sample clients do with CompactVHD.log).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The client side of vhdkitd's API: one HTTP/1.1 request over the daemon's Unix socket (Boost.Beast over
 // Asio's local stream sockets), used by `vhdkit compact --service` and `vhdkit jobs`.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the subcommands that open images share: the --format option and opening through image::open_image.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Where `vhdkit compact` and `vhdkit jobs` send their requests: an ImageManagementService in this process,
 // or the vhdkitd service over its socket (--service). Both answer with the reference's return values and
 // CIM_ConcreteJob fields, so the code that prints progress and results is the same for both.

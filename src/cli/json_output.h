@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // JSON output shared by the subcommands' --json modes (nlohmann's ordered_json keeps fields in the order
 // we put them, so output reads like qemu-img's).
 #pragma once

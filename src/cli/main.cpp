@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vhdkit: thin front end. Each subcommand parses its arguments, calls the library and prints.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // How every subcommand reports a failure: "vhdkit: PATH: problem" on standard error, and an exit status
 // that scripts can test (exit_status()).
 #pragma once

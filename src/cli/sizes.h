@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Sizes as people write and read them: "10G" on the command line, "10 GiB (10737418240 bytes)" in output.
 #pragma once
 

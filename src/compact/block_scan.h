@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading a block for the zero scan, shared by the format hooks.
 #pragma once
 

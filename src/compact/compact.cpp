@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The modes' names and numbers, and compact_image() = prepare() + run().
 #include "compact/compact.h"
 

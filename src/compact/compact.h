@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The compaction entry point: what the job model (src/service) and the CLI call. The prepare step, the
 // planner, the executor and the format hooks live beside this file.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The executor: scans, plans and carries out a compaction on one opened image, through the durable steps
 // of CompactableImage, with progress and cancellation at safe points.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The compaction hooks of the formats, as a table keyed by format (format_hooks.cpp): whether an opened
 // image can be compacted, and the CompactableImage over it. A raw image has no hook: it has no blocks.
 #pragma once

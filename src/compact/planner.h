@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The compaction planner: pure decisions, no I/O. Given where each allocated block lies in the host file,
 // which extents of the file hold fixed metadata, and a verdict per block, it decides which blocks to release,
 // which tail blocks to move into which holes, and where the file will end. The same planner serves every

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One prepare step for every compaction (CLI, service, library): everything that can be refused is refused
 // here, before a job exists and before a byte is written, and the image is opened once and locked.
 //

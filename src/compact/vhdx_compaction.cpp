@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "compact/vhdx_compaction.h"
 
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The VHDX hook of the compaction engine: a dynamic or differencing VHDX seen as a CompactableImage.
 //
 // What is released ([MS-VHDX] 2.5.1.1 states):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Endian-explicit loads and stores for on-disk structures. VHD is big-endian, VHDX little-endian; every
 // struct parser goes through these so that no code reinterprets raw bytes as integers.
 #pragma once

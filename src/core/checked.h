@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Overflow-safe arithmetic for offsets and lengths read from a file. Every parser that adds or multiplies
 // numbers it found on disk goes through these, so that a value near 2^64 cannot wrap a "past the end" test.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One error type for the whole library (LevelDB's Status, with the reference return code inside).
 // No exception crosses the library boundary: every fallible call returns Status or Result<T>.
 #pragma once

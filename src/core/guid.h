@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A 16-byte identifier as stored on disk. VHD stores its UUIDs as raw big-endian bytes; VHDX stores GUIDs
 // in Microsoft's mixed-endian layout (first three fields little-endian). Text forms differ accordingly.
 #pragma once

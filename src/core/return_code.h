@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The return values of Msvm_ImageManagementService methods (../shared/reference/), kept exact: they are
 // what callers of the reference API test for, and our CLI and service report them unchanged.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one UTF-8 <-> UTF-16 codec of the tree (VHD parent names and locators, VHDX creator text and parent
 // locator entries). Bad input never fails and never passes through raw: unpaired surrogates and malformed
 // UTF-8 become U+FFFD, so that whatever a file holds can be printed and put into JSON.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Who is asking: the identity of the process at the other end of the daemon's socket, and file access
 // decided as that caller (not as the service, which runs as root).
 #pragma once

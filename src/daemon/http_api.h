@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vhdkitd's API, apart from the sockets: one HTTP request (method, target, body, caller) in, one reply
 // (status, JSON body) out. Every reply carries ReturnValue; refusals carry Message, a sentence saying what
 // to change. docs/openapi.json describes each path; the tests hold the server to it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vhdkitd's HTTP/1.1 server: Boost.Beast over Asio, on a Unix socket (callers identified by their peer
 // credentials) and optionally on a loopback TCP port (callers must present the bearer token and act with
 // the service's own identity). Requests are read with limits (header 8 KiB, body `max_body`) and a timeout;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vhdkitd's job records, in SQLite (state-dir/jobs.sqlite3), so that a restarted service still answers for
 // the jobs it had: a finished job keeps its outcome until TimeBeforeRemoval, and a job that was queued or
 // running when the service died is reported as Exception with a description that says so.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vhdkitd: Msvm_ImageManagementService as a local service. HTTP/1.1 + JSON on a Unix socket (optionally a
 // loopback TCP port with a bearer token); jobs on a bounded worker pool; job records in SQLite.
 #include <sys/stat.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What an image format offers the dispatcher above it (src/image), as qemu's block drivers do: recognise
 // its own bytes, open an already-open file, create a new file. Each format room exports exactly one
 // Driver (raw::driver(), vhd::driver(), vhdx::driver()); nothing outside a format knows its signatures.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "disk/parent_chain.h"
 
 #include <fmt/format.h>

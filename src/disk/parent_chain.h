@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one parent-chain resolver of every differencing format. A format gives a small link adapter: where
 // its locators say the parent may be (candidates, best first), how to open one (its driver, read-only,
 // continuing this chain) and how to tell the parent is the right one (VHD: Unique Id; VHDX: DataWriteGuid

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The format-agnostic view of a disk image: what callers above the formats (CLI, compaction, file
 // systems, service) see. Each format (raw, vhd, vhdx) implements it behind its Driver (disk/driver.h);
 // image::open_image() (src/image) picks the driver.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ext2/3/4 through libext2fs (the library e2fsck and dumpe2fs use): it parses and validates the superblock,
 // group descriptors and bitmaps; we only decide whether to trust the result and turn the block bitmap
 // into byte ranges, run by run. Used = every block (cluster, with bigalloc) the bitmap marks used, plus what

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libext2fs reads through an io_manager: ours reads a window (one partition) of a disk::VirtualDisk and
 // refuses every write. libext2fs opens a channel by name, so each window is registered under a unique name
 // for as long as an ExtWindow object lives; a mutex-guarded registry makes concurrent maps of different

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The GUID Partition Table (UEFI 2.10, 5.3). LBA 0 holds a protective (or hybrid) MBR; LBA 1 the primary
 // header; the entry array follows it; the backup entry array and the backup header (last LBA) end the disk.
 // Header fields (little-endian): Signature "EFI PART" @0, Revision @8, HeaderSize @12, HeaderCRC32 @16

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libext2fs's headers, included once here: they are C headers whose inline functions do not build cleanly
 // under our warning flags, so the warnings are silenced for them only.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The classic PC partition table. Sector 0: 446 bytes of boot code, four 16-byte entries at 446, the
 // signature 0x55 0xAA at 510. An entry: status (0x80 active), CHS first, type, CHS last, first LBA
 // (little-endian u32, offset 8), sector count (u32, offset 12). CHS fields are ignored (LBA is what every

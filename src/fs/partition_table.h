@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Partition tables, read by hand from their specifications (MBR: the IBM PC layout with extended boot
 // records; GPT: UEFI 2.10 chapter 5). Each reader says what partitions exist, which bytes the table's own
 // structures occupy (always used), and whether the disk must be kept whole because the table cannot be

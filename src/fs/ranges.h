@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Byte-range arithmetic shared by the readers: overflow-safe clamping, sorting and merging.
 #pragma once
 

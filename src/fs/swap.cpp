@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Linux swap (the kernel's union swap_header, include/linux/swap.h): the first page holds 1024 bytes of
 // boot area, then version (u32 @1024), last_page (u32 @1028), nr_badpages (u32 @1032), uuid and label, and
 // the 10-byte signature in the page's last 10 bytes. A swap area's pages hold nothing a later boot reads,

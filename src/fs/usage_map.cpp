@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // map_usage: partition table -> one reader per partition -> the merged used map. The rules that keep it
 // conservative live here: what the tables occupy, the boot-loader area, overlapping partitions, tables that
 // contradict each other.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The file-system layer: turns a virtual disk into a map of the bytes that hold live data, for the Full and
 // Quick compaction modes. Read-only: nothing here ever writes the guest.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What a file-system reader returns for one partition (or the bare disk): the ranges it uses, in bytes of
 // the virtual disk, and how it was read. Readers are conservative: on any doubt they return the whole window
 // as used with State::KeptWhole and the reason.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Do two virtual disks hold the same bytes? Format-agnostic (any two of raw, VHD, VHDX), and fast on
 // sparse images: ranges that both images' map() reports as reading zero are never read.
 #pragma once

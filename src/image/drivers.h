@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The driver table: every image format vhdkit reads, best-known signatures first. Adding a format means
 // adding its driver here and nowhere else.
 #pragma once

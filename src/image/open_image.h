@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one way into an image file: open it once, lock it, let the driver table (drivers.h) recognise the
 // format, and hand the same open file to that driver. Every command and the service come through here.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Writing a whole new file so that its path holds either its old content (or nothing) or the complete new
 // file, never a part, whatever happens (used for `--output`): the data goes to a temporary file in the
 // target's directory (so that rename stays within one file system), is flushed, renamed over the target,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "io/borrowed_file.h"
 
 namespace vhdkit::io {

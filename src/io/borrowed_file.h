@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A second File over an open File that it does not own: the dispatcher parses an image read-only through
 // it (to judge the image before a read-write open could write anything), without opening the path again.
 #pragma once

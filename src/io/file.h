@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // src/io is the only place that touches the host. Everything above it reads and writes through File and
 // opens files through Env, so that tests can swap in memory, injected errors and simulated power cuts
 // (LevelDB's Env split).

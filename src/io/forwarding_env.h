@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // An Env that passes every call to another; wrappers (the daemon's caller identity, tests' counters)
 // override only what they change.
 #pragma once

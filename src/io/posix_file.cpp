@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The production File and Env: POSIX calls, nothing else in the tree makes them.
 #include <errno.h>
 #include <fcntl.h>

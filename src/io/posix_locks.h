@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Image locks on the host, compatible with qemu's. qemu (qemu-img, qemu-io, qemu-nbd, QEMU itself) takes
 // OFD byte-range locks on the files it has open (block/file-posix.c): a shared read lock on byte 100+p for
 // each permission p it holds and on byte 200+p for each permission it refuses to share, with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A raw image: the file is the virtual disk. Used by tests, comparisons and the Retrim path; its driver is
 // the dispatcher's fallback (any file is a raw image).
 #pragma once

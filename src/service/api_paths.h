@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The HTTP paths of vhdkitd's API (docs/openapi.json describes them): the contract the daemon serves and
 // the CLI's client calls.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the job service needs from the layers below it, as one small interface: production wires it to
 // compact::prepare() and Prepared::run(); tests of the job model substitute their own.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Msvm_ImageManagementService.CompactVirtualHardDisk, as a library: the caller's parameters are checked
 // before anything starts (the reference's synchronous return values), then the compaction runs as a Job on
 // a bounded pool of worker threads that callers poll, wait for or terminate.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // GetVirtualHardDiskState and ValidateVirtualHardDisk: the two read-only methods vhdkitd offers beside
 // CompactVirtualHardDisk. Both run at once (no job) and never write.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A compaction job as CIM_ConcreteJob / Msvm_ConcreteJob describes it: what Hyper-V's
 // CompactVirtualHardDisk hands back in its Job out-parameter. One Job is shared by the worker that runs it
 // and by every caller that polls, waits for or terminates it; all members are safe to call from any thread.

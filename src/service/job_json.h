@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The JSON form of a job and of a compaction report, shared by `vhdkit compact --json`, `vhdkit jobs`, the
 // daemon's HTTP API and its job store. Field names are CIM_ConcreteJob's (docs/openapi.yaml lists them).
 #pragma once

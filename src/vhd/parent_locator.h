@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Parent locators of differencing disks: decoding what the child recorded about where its parent lives,
 // turning it into host paths to try, and encoding the locators our writer records.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Creating VHD files: fixed, dynamic, and differencing children of an existing VHD.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The VHD driver for the image dispatcher (src/image/drivers.h).
 #pragma once
 

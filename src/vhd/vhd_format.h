@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The VHD on-disk structures (Microsoft "Virtual Hard Disk Image Format Specification", v1.0, 2006), all
 // big-endian, in one place. Field comments give the spec's field names and byte offsets.
 //

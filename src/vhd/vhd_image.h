@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vhd::Image: an open VHD (fixed, dynamic or differencing) as a disk::VirtualDisk, plus the structure
 // accessors and the small durable write steps that compaction (vhd_compaction.cpp) builds on.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "vhd/vhd_metadata.h"
 
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading and validating the metadata of one VHD file (footer, its copy, dynamic header, BAT, parent
 // locators), before anything else trusts it. The parent chain is not followed here (see vhd_image.h).
 #pragma once

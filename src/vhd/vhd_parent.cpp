@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A VHD's link adapter for the one parent-chain resolver (disk/parent_chain.h): where the locators say the
 // parent is, and whether the parent found carries the Unique Id the child recorded.
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What an open VHD says about itself: info, map (qemu-img map's shape) and check.
 #include <fmt/format.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The VHDX Block Allocation Table ([MS-VHDX] 2.4, 2.5): its geometry (payload and sector bitmap entries
 // interleaved by the chunk ratio) and the structural rules every entry must follow.
 #pragma once

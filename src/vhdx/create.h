@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Creating VHDX files: dynamic, fixed, and differencing (which qemu-img cannot make).
 //
 // Layout: header section (1 MiB), log (1 MiB by default) at 1 MiB, metadata region (1 MiB), BAT region

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "vhdx/format.h"
 
 #include <boost/crc.hpp>

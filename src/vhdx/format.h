@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // VHDX on-disk structures, per [MS-VHDX] (Virtual Hard Disk v2 Format Specification). Every structure of
 // the format lives in this one header: field names and byte offsets in the comments are the spec's.
 // All integers are little-endian; GUIDs are stored in Microsoft's mixed-endian layout (core/guid.h).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The VHDX header section ([MS-VHDX] 2.2): file identifier, the two headers, the two region tables.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vhdx::Image: one opened VHDX file with every structure parsed and validated, the log replayed, and the
 // durable update primitives (header updates, log transactions) that writers use. The VirtualDisk view
 // (vhdx_disk.h) and the compaction engine (src/compact) are built on it.

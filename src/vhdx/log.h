@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The VHDX metadata log ([MS-VHDX] 2.3): reading and replaying what is in it, and writing new entries.
 //
 // Reading: every valid entry (signature, CRC-32C, LogGuid, descriptor and data-sector sequence numbers)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Finding and replaying the active log sequence ([MS-VHDX] 2.3.2, 2.3.3).
 #include <fmt/format.h>
 

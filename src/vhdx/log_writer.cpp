@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Writing log entries ([MS-VHDX] 2.3.1): the only way BAT, region and metadata changes reach the file.
 #include <fmt/format.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The VHDX metadata region ([MS-VHDX] 2.6): the table and the known items, parsed and validated.
 #pragma once
 

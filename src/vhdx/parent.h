@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Finding a differencing VHDX's parent ([MS-VHDX] 2.6.2.6): the locator's relative_path (relative to the
 // child's folder), then volume_path and absolute_win32_path where they are usable on this host; the
 // parent found must carry the DataWriteGuid that the child's parent_linkage names.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "vhdx/vhdx_disk.h"
 
 #include <fmt/format.h>

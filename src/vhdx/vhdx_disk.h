@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // VHDX as a disk::VirtualDisk: reads, writes (allocating blocks, BAT updates through the log), map and
 // check, over a vhdx::Image; differencing disks open their parent through the parent locator.
 //

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Holds src/ to the layer table of ARCHITECTURE.md.
 
 Reads the table (room -> rooms it may include), then every #include "room/..." under src/, and fails when a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the compaction tests ask of every run, for VHD and VHDX alike: runs that must succeed, the dry run's
 // prediction held against the real run, the referees, and the helpers that provoke refusals (qemu holding
 // the image, an unwritable file) and cancellations.

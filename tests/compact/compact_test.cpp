@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Compaction on real files made by qemu-img, the same cases for VHD and VHDX (2 MiB blocks both), with
 // qemu-img and vhdiinfo as referees: releases and moves, the dry run, --output, refusals (read-only,
 // held by qemu, held by another compaction, modes not implemented), progress and cancellation.

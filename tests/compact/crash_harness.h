@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The crash harness shared by the VHD and VHDX compaction tests: power cut after every write and every
 // flush of a compaction, in every state the crash file can produce (unflushed writes dropped, kept,
 // prefixes, subsets, torn sectors). Each state must open as it is (a VHDX log replayed in memory) and read

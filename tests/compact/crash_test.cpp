@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The crash harness (crash_harness.h) on dynamic VHDs and VHDXs (the same cases for both) and on a
 // differencing child of each format: every write, log write, header update, block copy, flush and the
 // shrink of a compaction.

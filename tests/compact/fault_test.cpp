@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Error injection: EIO or ENOSPC at each I/O call of a compaction (in place and --output), of a VHD and of
 // a VHDX, ends with a clear error, a valid image with identical virtual content, and a rerun that finishes
 // the work.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Test images for compaction, made at run time by the real tools, and the referees' verdicts on them.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The planner alone: no I/O, hand-made layouts.
 #include "compact/planner.h"
 

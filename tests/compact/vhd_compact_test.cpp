@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // VHD-only compaction cases (compact_test.cpp holds those VHD and VHDX share): the Disk2VHD fixture,
 // differencing children judged against their parent, and the images compaction refuses.
 #include <gtest/gtest.h>

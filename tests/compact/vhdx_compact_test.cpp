@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // VHDX-only compaction cases (compact_test.cpp holds those VHD and VHDX share): qemu-made images at every
 // block size, 4 KiB sectors, the Windows-made and other-tool fixtures (dirty logs included), differencing
 // children with PARTIALLY_PRESENT blocks and a sector bitmap, ZERO blocks that still hold file space, the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // VHDX test images that no tool here makes: PARTIALLY_PRESENT blocks, sector bitmaps and ZERO blocks that
 // keep their file space (Hyper-V writes them), built through the vhdx::Image update API.
 #include <random>

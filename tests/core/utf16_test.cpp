@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // core/utf16.h: the one codec. Round trips, surrogate pairs (outside the BMP), and bad input of every
 // kind turning into U+FFFD instead of failing or passing through.
 #include "core/utf16.h"

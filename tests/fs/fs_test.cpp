@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The file-system layer against the real tools: images made at run time by mke2fs -d, mkswap, sfdisk and
 // sgdisk, files deleted by debugfs (their bytes stay on disk), and dumpe2fs as the referee: for every
 // variant, the blocks dumpe2fs lists as free are exactly the ones our map calls unused.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one place the fs tests open an image file as a disk: through the dispatcher, like every command.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Partition-table corner cases: hybrid MBR, a hand-built GPT with 4096-byte sectors, damaged or
 // contradicting GPT copies, overlapping or oversized MBR entries, a partition table beside a bare
 // superblock. Images from sfdisk/sgdisk/mke2fs, patched where a tool will not make the damage.

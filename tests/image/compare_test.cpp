@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // image::compare_contents: first differing byte, size rules, and that ranges both maps call zero are
 // never read (what makes comparing two empty 127 GiB disks instant).
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `make demo` keeps working: scripts/demo.sh runs to the end, compacts its dirty disks, and the referees it
 // shows agree (qemu-img compare and check, e2fsck, debugfs reading a file back).
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Every subcommand answers --help; bad command lines fail with a usage message and change nothing.
 #include <gtest/gtest.h>
 

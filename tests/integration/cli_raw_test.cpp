@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // info, check, map, compare and write on raw images, refereed by qemu-img and qemu-io.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one way into an image, seen from outside (strace and qemu-io as referees): a compaction opens its
 // image at most twice, every read-write open is locked whatever the format, and a mode the image cannot do
 // is refused before a job exists.

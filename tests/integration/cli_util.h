@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Running the vhdkit binary from integration tests.
 #pragma once
 

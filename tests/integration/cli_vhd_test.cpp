@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vhdkit info/map/check/compare/create/write on VHD images made by qemu-img and by vhdkit itself, with
 // qemu-img, qemu-io and vhdiinfo as referees.
 #include <gtest/gtest.h>

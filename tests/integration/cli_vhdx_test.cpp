@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vhdkit on VHDX images made by qemu-img, by Windows (fixtures) and by vhdkit itself, with qemu-img,
 // qemu-io and vhdiinfo as referees. (qemu-img map cannot referee VHDX: qemu's VHDX driver reports no
 // allocation, so every image maps as one data extent; map is checked against what qemu-io reads instead.)

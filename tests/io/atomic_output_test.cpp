@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // AtomicOutput: the target holds its old content or the whole new file, and no temporary file is left,
 // whichever call fails.
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // CrashEnv: what it records, every kind of crash state (prefix, subset, torn sectors, truncate, punch),
 // the power cut after N operations, the representative enumeration and the harness loop.
 #include <fmt/format.h>

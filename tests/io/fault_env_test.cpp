@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // FaultFile/FaultEnv: counting, failing each call in turn, transient and persistent faults, short
 // transfers, and the sticky-error rule of File (a failed mutation refuses later writes, reads go on).
 #include <fmt/format.h>

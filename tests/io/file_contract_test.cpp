@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The File/Env contract, run against every implementation: what any code above src/io may rely on.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What MemEnv adds for tests beyond the File/Env contract: permissions, byte access, shared opens.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Locks against the real referees: qemu-io and qemu-nbd holding an image, and qemu refusing an image that
 // vhdkit holds. Also copy_range through copy_file_range.
 #include <fmt/format.h>

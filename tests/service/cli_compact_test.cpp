@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `vhdkit compact` as a user runs it: the reference samples' output without a terminal, --json, --log,
 // several paths, exit statuses, Ctrl-C, and an image another program holds.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // SIGKILL the real `vhdkit compact` at several points of an in-place compaction, each time on a fresh copy
 // of the same image, and prove what Hyper-V promises ("can be safely interrupted and re-run"): after each
 // kill the image passes qemu-img check, reads the same as before, passes `vhdkit check`, and compacting it

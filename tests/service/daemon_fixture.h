@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A real vhdkitd on a temporary socket and state directory, and the client calls the tests make to it.
 #pragma once
 

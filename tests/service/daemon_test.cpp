@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vhdkitd end to end: the real daemon on a temporary socket and state directory, real images, real
 // referees (qemu-img, vhdiinfo, qemu-io), every reply held to docs/openapi.json.
 #include <sys/stat.h>

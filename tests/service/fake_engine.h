@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A test double for the compaction behind the job service: each call walks through `steps` progress
 // reports, pausing before each until the test releases it, and honours terminate requests at every step
 // (its "safe points"). It never touches the image, so job-model tests run without any format code.

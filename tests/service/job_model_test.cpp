@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The job model of ImageManagementService.CompactVirtualHardDisk with a fake compaction: the reference's
 // synchronous return values, JobState transitions, PercentComplete, RequestStateChange(Terminate), the
 // exception path, the queue limit and TimeBeforeRemoval.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Holds the daemon's replies to docs/openapi.json: finds the schema the document gives for a path, method
 // and status, and checks a JSON value against it (the JSON Schema subset the document uses: $ref, type,
 // enum, required, properties, additionalProperties, items, minimum, maximum, oneOf, pattern).

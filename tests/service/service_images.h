@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Images for the service and CLI tests, beyond tests/compact/images.h: one big enough that its
 // compaction is still running when the test acts on it, without using much disk.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one way tests start a program and keep it running beside them (vhdkit compact, vhdkitd, qemu-io holding
 // an image open, qemu-nbd serving one): its standard output is read line by line, text is sent to its standard
 // input, signals are sent to it, and it is always stopped and reaped when the object dies, so that no test

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Hostile images, judged the way the issue asks: every subcommand a user would run on them (info, check, map,
 // the dry run, the compaction) ends within 10 s, under 256 MiB of RSS, with an exit status below 128 and never 2
 // ("bad arguments"); a refused file is byte-for-byte unchanged; a file vhdkit accepts reads what qemu reads, and

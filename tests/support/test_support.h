@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Helpers shared by all tests. Tests use real tools (qemu-img, vhdiinfo, mkfs.*) as referees; these
 // helpers run them and fail the test (never skip) when a tool is missing: `make test` installs them.
 #pragma once

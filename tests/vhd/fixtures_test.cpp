@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The real images in ../shared/fixtures (SOURCES.md): each opens and reads as qemu-img and vhdiinfo do,
 // and the damaged ones fail with a clear message. None is ever changed.
 #include <gtest/gtest.h>

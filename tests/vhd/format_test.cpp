@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Unit tests of the on-disk structures: encoding, checksums, geometry, the size rule, locators, bitmaps.
 #include <gtest/gtest.h>
 

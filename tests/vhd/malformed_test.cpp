@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Malformed images: each variant is refused by open_image with a message naming the problem, in both
 // read-only and read-write mode, and the file is left byte-for-byte as it was.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Images made by qemu-img and qemu-io read back exactly as qemu reads them: size, bytes and map.
 #include <gtest/gtest.h>
 

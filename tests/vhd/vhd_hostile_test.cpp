@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Hostile VHD files (issue 14): damage with valid checksums, so that it reaches the table limits, the
 // wrapping offsets, the parent locators and the footer rules, judged through the real vhdkit binary
 // (tests/support/hostile.h).

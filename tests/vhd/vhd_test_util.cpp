@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "image/open_image.h"
 #include "vhd_test_util.h"
 

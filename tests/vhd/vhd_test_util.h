@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Helpers for the VHD tests: opening through open_image, whole-disk reads, and qemu-img as referee.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Our writer: dynamic and differencing images that qemu-img, vhdiinfo and vhdimount accept and read
 // back as written.
 #include <gtest/gtest.h>

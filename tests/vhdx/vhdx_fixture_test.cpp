@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Real VHDX images made by Windows, Disk2VHD and qemu (../shared/fixtures, SOURCES.md): each opens, has the
 // BAT states SOURCES.md lists, and reads what qemu-img convert reads. The two dirty-log images replay as
 // `qemu-img check -r all` replays them, in memory without touching the file when opened read-only.

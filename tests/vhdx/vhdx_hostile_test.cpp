@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Hostile VHDX files (issue 14): damage with valid checksums (CRC-32C), so that it reaches the log replay,
 // the metadata items, the BAT and the limits, judged through the real vhdkit binary (tests/support/hostile.h).
 #include <fmt/format.h>

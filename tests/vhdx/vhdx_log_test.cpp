@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The log: entries written by our log writer (LogTransaction + commit_transaction) into a scratch file
 // are copied into an image's log with the header's LogGuid set, and the image's replay must find the
 // active sequence as [MS-VHDX] 2.3.3 says: the highest-numbered chain of contiguous entries that contains

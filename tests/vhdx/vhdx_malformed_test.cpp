@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Malformed VHDX files: each variant is refused with an error naming the problem (or, where the spec has a
 // second copy, opens from the good copy), read-only and read-write alike, and the file is left byte-for-byte
 // unchanged (sha256).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // qemu-made VHDX at block sizes 1, 2, 8, 32 and 256 MiB (512-byte logical sectors: qemu-img 7.2 has no
 // option for 4096, and refuses such images; our 4096-sector images are refereed by vhdiinfo in the writer
 // tests), dynamic and fixed, filled with qemu-io: we read them byte-identical to qemu-img convert, and our

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Helpers shared by the VHDX tests: opening through open_image(), dumping a disk's virtual content to a
 // sparse raw file (so that qemu-img compare can referee it), and BAT state counts.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Our writer: dynamic, fixed and differencing VHDX made by vhdx::create and filled through VirtualDisk::write
 // pass qemu-img check, open in qemu-img info and vhdiinfo, and read back what was written (refereed by
 // qemu-img convert where qemu can read the image). Updates follow the spec's GUID rules, and a power cut at

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Power cuts for tests. A CrashEnv keeps, for every file, a durable image (what the disk holds for sure)
 // and the mutations made since the last successful flush (pending: in the page cache, maybe on the disk,
 // maybe not). Programs run against it as against any Env and see every mutation at once; a test then asks

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Error injection for tests: FaultFile wraps any File, FaultEnv wraps any Env (and the files it opens), and
 // both count the calls they see, so a test can first run a workload to count its I/O calls and then run it
 // again failing each call in turn:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // In-memory files for tests: a MemEnv is a little file system held in RAM. Every open of one path shares
 // the same bytes (and the same lock table), as two programs opening one host file would, so a test can
 // open an image twice, check locking, or look at the bytes behind a File while it is open.
