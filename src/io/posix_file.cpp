@@ -164,6 +164,7 @@ class PosixEnv final : public Env {
     int fd = ::open(path.c_str(), flags, 0644);
     if (fd < 0) {
       int err = errno;
+      if (err == EISDIR) return fail(ReturnCode::InvalidParameter, path, "is a directory, not an image file");
       std::string msg = err == ENOENT ? "no such file" : fmt::format("cannot open: {}", std::strerror(err));
       return fail(code_for_errno(err), path, msg);
     }

@@ -59,7 +59,7 @@ TEST(CliSpine, WriteIsRefusedWhileQemuHoldsTheImageInEveryFormat) {
     {
       ChildProcess qemu({"qemu-io", "-f", format, img}, "", Stdin::OpenPipe, Stdout::Log, StopBy::ClosingStdin);
       ASSERT_TRUE(wait_until([&] { return file_is_locked(img); })) << "qemu-io never took its lock on " << img;
-      RunResult r = vhdkit("write --pattern 0x77 --offset 0 --length 4096 " + q(img));
+      RunResult r = vhdkit("write " + q(img) + " 0 --pattern 0x77 --length 4096");
       EXPECT_EQ(r.status, 5) << format << ": " << r.out << r.err;  // 5: in use (README's exit statuses)
       EXPECT_NE(r.err.find("in use"), std::string::npos) << r.err;
     }

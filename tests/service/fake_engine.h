@@ -58,9 +58,11 @@ class FakeEngine final : public Engine {
     std::array<std::byte, 3> head{};
     VHDKIT_TRY(file->read_at(0, head));
     if (std::memcmp(head.data(), "RAW", 3) == 0) return fail(ReturnCode::NotSupported, path, "raw image");
+    // Locked as compact::prepare locks, and held by the prepared compaction until it has run.
+    VHDKIT_TRY(file->try_lock(write ? io::LockMode::Exclusive : io::LockMode::Shared));
     std::optional<io::FileIdentity> id;
     if (auto i = file->identity()) id = *i;
-    return std::unique_ptr<PreparedCompaction>(std::make_unique<Prepared>(*this, path, options, id));
+    return std::unique_ptr<PreparedCompaction>(std::make_unique<Prepared>(*this, path, options, id, std::move(file)));
   }
 
   Result<compact::Report> compact(const std::string& path, const compact::Options& options,
@@ -101,8 +103,9 @@ class FakeEngine final : public Engine {
  private:
   class Prepared final : public PreparedCompaction {
    public:
-    Prepared(FakeEngine& engine, std::string path, compact::Options options, std::optional<io::FileIdentity> id)
-        : engine_(engine), path_(std::move(path)), options_(std::move(options)), id_(id) {}
+    Prepared(FakeEngine& engine, std::string path, compact::Options options, std::optional<io::FileIdentity> id,
+             std::unique_ptr<io::File> file)
+        : engine_(engine), path_(std::move(path)), options_(std::move(options)), id_(id), file_(std::move(file)) {}
     std::optional<io::FileIdentity> identity() const override { return id_; }
     disk::VirtualDisk* disk() override { return nullptr; }
     Result<compact::Report> run(compact::Observer* observer) override {
@@ -114,6 +117,7 @@ class FakeEngine final : public Engine {
     std::string path_;
     compact::Options options_;
     std::optional<io::FileIdentity> id_;
+    std::unique_ptr<io::File> file_;  // holds the lock
   };
 
   std::mutex mu_;
