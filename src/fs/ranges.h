@@ -1,26 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
-// Byte-range arithmetic shared by the readers: overflow-safe clamping, sorting and merging.
+// Byte-range arithmetic shared by the readers: clamping, sorting and merging.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <vector>
 
+#include "core/checked.h"
 #include "fs/usage_map.h"
 
 namespace vhdkit::fs::detail {
 
-// a + b, or nullopt when it overflows 64 bits.
-inline std::optional<uint64_t> checked_add(uint64_t a, uint64_t b) {
-  uint64_t r = 0;
-  if (__builtin_add_overflow(a, b, &r)) return std::nullopt;
-  return r;
-}
-inline std::optional<uint64_t> checked_mul(uint64_t a, uint64_t b) {
-  uint64_t r = 0;
-  if (__builtin_mul_overflow(a, b, &r)) return std::nullopt;
-  return r;
-}
+// Overflow-safe arithmetic (checked_add, checked_mul, range_end) is core/checked.h's, as in every parser.
+using vhdkit::checked_add;
+using vhdkit::checked_mul;
 
 // Sorts and merges overlapping or touching ranges; drops empty ones.
 std::vector<ByteRange> merge_ranges(std::vector<ByteRange> ranges);
