@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "image/open_image.h"
 #include "exercise.h"
+#include "image/open_image.h"
 
 #include <cstdio>
 #include <cstdlib>

@@ -75,7 +75,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   std::sort(files.begin(), files.end());
   for (const auto& p : files) {
     std::vector<std::byte> bytes(std::filesystem::file_size(p));
-    std::ifstream(p, std::ios::binary).read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    std::ifstream(p, std::ios::binary)
+        .read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
     bases.push_back(std::move(bytes));
   }
   return 0;

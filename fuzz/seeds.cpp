@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "image/open_image.h"
-#include "image/open_image.h"
 #include "io/testing/mem_env.h"
 #include "vhdx/create.h"
 #include "vhdx/image.h"
@@ -22,8 +21,8 @@ using namespace vhdkit;
 
 void save(io::MemEnv& env, const std::string& mem_path, const std::string& out) {
   auto bytes = env.bytes(mem_path);
-  std::ofstream(out, std::ios::binary).write(reinterpret_cast<const char*>(bytes->data()),
-                                             static_cast<std::streamsize>(bytes->size()));
+  std::ofstream(out, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes->data()), static_cast<std::streamsize>(bytes->size()));
 }
 
 bool fill(disk::VirtualDisk& d, uint64_t block, const std::string& pattern) {
@@ -65,8 +64,7 @@ int main(int argc, char** argv) {
   // Blocks of 4 KiB at least: vhdkit does not make VHDs with smaller ones (qemu misreads them).
   bool ok = vhd(disk::DiskType::Dynamic, 13 * 4096, 4096, "DZDZZDPZDZ.DZ") &&
             vhd(disk::DiskType::Dynamic, 64 << 10, 4096, "ZZDDZD") &&
-            vhd(disk::DiskType::Dynamic, 64 << 10, 8192, "DPZ.ZD") &&
-            vhd(disk::DiskType::Fixed, 16 << 10, 0, "");
+            vhd(disk::DiskType::Dynamic, 64 << 10, 8192, "DPZ.ZD") && vhd(disk::DiskType::Fixed, 16 << 10, 0, "");
 
   auto vhdx = [&](const std::string& name, uint32_t sector, const std::string& pattern) {
     std::string p = "/seed/" + name + ".vhdx";

@@ -25,9 +25,8 @@ std::vector<std::string> find_problems(disk::VirtualDisk& disk) {
   // that is a problem like any other (reads of unallocated blocks cannot be answered).
   if (i.type == disk::DiskType::Differencing && disk.parent() == nullptr) {
     std::string parent = i.parent_path.value_or("");
-    bool already_said = std::any_of(problems.begin(), problems.end(), [&](const std::string& p) {
-      return p.find("parent") != std::string::npos;
-    });
+    bool already_said = std::any_of(problems.begin(), problems.end(),
+                                    [&](const std::string& p) { return p.find("parent") != std::string::npos; });
     if (!already_said)
       problems.push_back(parent.empty() ? "differencing disk records no parent"
                                         : fmt::format("parent image {} cannot be found or opened", parent));
@@ -71,8 +70,8 @@ int run_check(const CheckArgs& args) {
 
 Command register_check(CLI::App& app) {
   auto args = std::make_shared<CheckArgs>();
-  auto* sub = app.add_subcommand(
-      "check", "Find every structural problem in an image (exit status 0: clean, 1: problems found)");
+  auto* sub = app.add_subcommand("check",
+                                 "Find every structural problem in an image (exit status 0: clean, 1: problems found)");
   add_image_arguments(*sub, args->image);
   sub->add_flag("--json", args->json, "print JSON: {filename, format, clean, problems[]}");
   return {sub, [args] { return run_check(*args); }};

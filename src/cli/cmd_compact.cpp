@@ -12,11 +12,11 @@
 #include <filesystem>
 #include <thread>
 
-#include "cli/report.h"
 #include "cli/commands.h"
 #include "cli/console.h"
 #include "cli/job_client.h"
 #include "cli/json_output.h"
+#include "cli/report.h"
 #include "cli/sizes.h"
 #include "compact/compact.h"
 #include "service/job_json.h"
@@ -85,8 +85,8 @@ std::string bar(const std::string& path, uint16_t percent) {
 }
 
 // Polls the job until it ends, showing progress; turns Ctrl-C into a terminate request.
-Result<service::JobStatus> follow(JobClient& client, const std::string& id, const std::string& path,
-                                  Console& console, bool quiet) {
+Result<service::JobStatus> follow(JobClient& client, const std::string& id, const std::string& path, Console& console,
+                                  bool quiet) {
   auto last_line = std::chrono::steady_clock::now() - 1h;
   bool terminate_sent = false;
   for (;;) {
@@ -141,12 +141,13 @@ void print_result(const Outcome& o, Console& console) {
 }
 
 std::string summary_line(const Outcome& o) {
-  if (!o.job) return fmt::format("  {}: not started, {} ({})", o.path, static_cast<uint32_t>(o.return_value),
-                                 describe(o.return_value));
+  if (!o.job)
+    return fmt::format("  {}: not started, {} ({})", o.path, static_cast<uint32_t>(o.return_value),
+                       describe(o.return_value));
   const auto& s = *o.job;
-  std::string sizes = s.report ? fmt::format("{} -> {}", human_size(s.report->file_size_before),
-                                             human_size(s.report->file_size_after))
-                               : "size unchanged";
+  std::string sizes =
+      s.report ? fmt::format("{} -> {}", human_size(s.report->file_size_before), human_size(s.report->file_size_after))
+               : "size unchanged";
   std::string what = std::string(service::to_string(s.state));
   if (s.state == service::JobState::Exception) what += fmt::format(", ErrorCode {}", s.error_code);
   if (s.report && s.report->dry_run) what += ", dry run";
@@ -241,8 +242,9 @@ Command register_compact(CLI::App& app) {
   sub->add_flag("--json", args->json, "Print the final report as JSON");
   sub->add_option("--log", args->log, "Append every printed line to this file");
   // A flag that takes its value only as --service=SOCKET, so that `--service disk.vhd` keeps the path.
-  args->service_flag = sub->add_flag("--service{" + std::string(kDefaultSocket) + "}", args->service_socket,
-                                     "Ask vhdkitd to do it (--service=SOCKET; default " + std::string(kDefaultSocket) + ")");
+  args->service_flag =
+      sub->add_flag("--service{" + std::string(kDefaultSocket) + "}", args->service_socket,
+                    "Ask vhdkitd to do it (--service=SOCKET; default " + std::string(kDefaultSocket) + ")");
   sub->add_option("PATH", args->paths, "Images, compacted one after another")->required();
   return {sub, [args] { return run_compact(*args); }};
 }

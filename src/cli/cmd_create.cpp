@@ -5,7 +5,6 @@
 
 #include <memory>
 
-#include "image/open_image.h"
 #include "cli/commands.h"
 #include "cli/image_args.h"
 #include "cli/report.h"
@@ -32,8 +31,7 @@ Result<disk::CreateOptions> to_options(const CreateArgs& args) {
   o.type = args.type.empty() ? (args.parent.empty() ? disk::DiskType::Dynamic : disk::DiskType::Differencing)
                              : *type_from_string(args.type);
   if (o.type == disk::DiskType::Differencing) {
-    if (args.parent.empty())
-      return fail(ReturnCode::InvalidParameter, args.path, "a differencing disk needs --parent");
+    if (args.parent.empty()) return fail(ReturnCode::InvalidParameter, args.path, "a differencing disk needs --parent");
     if (!args.size.empty())
       return fail(ReturnCode::InvalidParameter, args.path,
                   "a differencing disk has its parent's size: leave out --size");
@@ -48,7 +46,8 @@ Result<disk::CreateOptions> to_options(const CreateArgs& args) {
   if (!args.block_size.empty()) {
     uint64_t block = *parse_size(args.block_size);
     if (block > UINT32_MAX)
-      return fail(ReturnCode::InvalidParameter, args.path, fmt::format("--block-size {} is too large", args.block_size));
+      return fail(ReturnCode::InvalidParameter, args.path,
+                  fmt::format("--block-size {} is too large", args.block_size));
     o.block_size = static_cast<uint32_t>(block);
   }
   return o;
@@ -81,8 +80,7 @@ Command register_create(CLI::App& app) {
   sub->add_option("--type", args->type, "disk type (default: dynamic, or differencing with --parent)")
       ->check(CLI::IsMember({"fixed", "dynamic", "differencing"}))
       ->type_name("TYPE");
-  sub->add_option("--size", args->size, "virtual size, e.g. 10G (not for differencing disks)")
-      ->check(size_validator());
+  sub->add_option("--size", args->size, "virtual size, e.g. 10G (not for differencing disks)")->check(size_validator());
   sub->add_option("--block-size", args->block_size, "block size, e.g. 2M (default: the format's)")
       ->check(size_validator());
   sub->add_option("--parent", args->parent, "the parent image of a differencing disk");

@@ -3,9 +3,9 @@
 // them for root), one job in full, or RequestStateChange(Terminate) on one.
 #include <fmt/format.h>
 
-#include "cli/report.h"
 #include "cli/commands.h"
 #include "cli/job_client.h"
+#include "cli/report.h"
 #include "service/job_json.h"
 
 namespace vhdkit::cli {
@@ -22,8 +22,8 @@ std::string row(const service::JobStatus& s) {
   std::string error = s.state == service::JobState::Exception
                           ? fmt::format("  ErrorCode:{} {}", s.error_code, s.error_description)
                           : "";
-  return fmt::format("{}  {:<10} {:>3}%  {}{}", s.instance_id, service::to_string(s.state), s.percent_complete,
-                     s.path, error);
+  return fmt::format("{}  {:<10} {:>3}%  {}{}", s.instance_id, service::to_string(s.state), s.percent_complete, s.path,
+                     error);
 }
 
 int run_jobs(const JobsArgs& args) {

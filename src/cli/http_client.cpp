@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/http_client.h"
 
+#include <fmt/format.h>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/format.h>
 
 namespace vhdkit::service {
 
@@ -18,9 +18,9 @@ Result<HttpReply> http_call(const std::string& socket_path, std::string_view met
   boost::system::error_code ec;
   socket.connect(asio::local::stream_protocol::endpoint(socket_path), ec);
   if (ec) {
-    return fail(ReturnCode::NotAvailable, socket_path,
-                fmt::format("cannot reach vhdkitd: {} (is the service running? `systemctl start vhdkitd`)",
-                            ec.message()));
+    return fail(
+        ReturnCode::NotAvailable, socket_path,
+        fmt::format("cannot reach vhdkitd: {} (is the service running? `systemctl start vhdkitd`)", ec.message()));
   }
   http::request<http::string_body> req(http::string_to_verb({method.data(), method.size()}),
                                        {target.data(), target.size()}, 11);
@@ -30,7 +30,8 @@ Result<HttpReply> http_call(const std::string& socket_path, std::string_view met
   req.body() = body;
   req.prepare_payload();
   http::write(socket, req, ec);
-  if (ec) return fail(ReturnCode::NotAvailable, socket_path, fmt::format("sending the request failed: {}", ec.message()));
+  if (ec)
+    return fail(ReturnCode::NotAvailable, socket_path, fmt::format("sending the request failed: {}", ec.message()));
   boost::beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 << 20);

@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "image/open_image.h"
 #include "cli/image_args.h"
+#include "image/open_image.h"
 
 namespace vhdkit::cli {
 
-CLI::Option* add_format_option(CLI::App& app, std::string& target, const std::string& name,
-                               const std::string& what) {
+CLI::Option* add_format_option(CLI::App& app, std::string& target, const std::string& name, const std::string& what) {
   return app.add_option(name, target, "force the format of " + what + " instead of detecting it")
       ->check(CLI::IsMember({"raw", "vhd", "vhdx"}))
       ->type_name("FORMAT");

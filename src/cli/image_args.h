@@ -8,8 +8,8 @@
 #include <optional>
 #include <string>
 
-#include "image/open_image.h"
 #include "disk/virtual_disk.h"
+#include "image/open_image.h"
 
 namespace vhdkit::cli {
 
@@ -17,8 +17,6 @@ namespace vhdkit::cli {
 // stays empty when the option is not given.
 CLI::Option* add_format_option(CLI::App& app, std::string& target, const std::string& name = "-f,--format",
                                const std::string& what = "the image");
-
-
 
 struct ImageRequest {
   std::string path;

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // vhdkit: thin front end. Each subcommand parses its arguments, calls the library and prints.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
-#include "core/version.h"
-#include "cli/report.h"
 #include "cli/commands.h"
+#include "cli/report.h"
 #include "core/return_code.h"
+#include "core/version.h"
 
 namespace {
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <fmt/format.h>
 
-#include "cli/job_client.h"
 #include "cli/http_client.h"
+#include "cli/job_client.h"
 #include "service/job_json.h"
 
 namespace vhdkit::cli {

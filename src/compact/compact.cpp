@@ -43,8 +43,7 @@ Result<Mode> mode_from_number(uint64_t value, const std::string& path) {
               fmt::format("Mode {} is not one of Full 0, Quick 1, Retrim 2, Pretrimmed 3, Prezeroed 4", value));
 }
 
-Result<Report> compact_image(io::Env& env, const std::string& path, const Options& options,
-                             Observer* observer) {
+Result<Report> compact_image(io::Env& env, const std::string& path, const Options& options, Observer* observer) {
   VHDKIT_ASSIGN(auto prepared, prepare(env, path, options));
   return prepared->run(env, observer);
 }

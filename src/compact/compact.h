@@ -15,7 +15,7 @@ namespace vhdkit::compact {
 
 // Msvm_ImageManagementService v2 modes (values are the reference's).
 enum class Mode : uint16_t { Full = 0, Quick = 1, Retrim = 2, Pretrimmed = 3, Prezeroed = 4 };
-std::string_view to_string(Mode m);                       // "full", "quick", ...
+std::string_view to_string(Mode m);                        // "full", "quick", ...
 std::optional<Mode> mode_from_string(std::string_view s);  // accepts the names above
 // The one place a number (the reference's uint16 Mode, from HTTP or a caller) becomes a Mode:
 // InvalidParameter naming the valid values otherwise.
@@ -43,23 +43,23 @@ enum class Outcome { Completed, Cancelled };
 struct Report {
   std::string path;
   disk::Format format = disk::Format::Raw;
-  Mode mode = Mode::Full;             // what was asked
-  std::string mode_note;              // how the mode was carried out, e.g. "Full ran as Prezeroed: ..."
+  Mode mode = Mode::Full;  // what was asked
+  std::string mode_note;   // how the mode was carried out, e.g. "Full ran as Prezeroed: ..."
   Outcome outcome = Outcome::Completed;
   bool dry_run = false;
   uint64_t file_size_before = 0;
-  uint64_t file_size_after = 0;       // predicted, for a dry run
+  uint64_t file_size_after = 0;  // predicted, for a dry run
   uint64_t block_size = 0;
   uint64_t blocks_total = 0;
   uint64_t blocks_allocated_before = 0;
   uint64_t blocks_released = 0;
   uint64_t blocks_moved = 0;
-  uint64_t bytes_released = 0;        // file_size_before - file_size_after
+  uint64_t bytes_released = 0;  // file_size_before - file_size_after
 };
 
-// Compacts the image at path: prepare() (prepare.h) then run. Errors carry the reference return code (FileNotFound, AccessDenied,
-// NotSupported, InUse, InvalidParameter, ...). Cancellation is not an error: outcome says so, and the image
-// is valid (running again finishes the work).
+// Compacts the image at path: prepare() (prepare.h) then run. Errors carry the reference return code (FileNotFound,
+// AccessDenied, NotSupported, InUse, InvalidParameter, ...). Cancellation is not an error: outcome says so, and the
+// image is valid (running again finishes the work).
 Result<Report> compact_image(io::Env& env, const std::string& path, const Options& options,
                              Observer* observer = nullptr);
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // What the compaction executor asks of an image format: the layout of its blocks in the host file, a
 // verdict on each allocated block, and three durable steps. Each step returns only after its writes are
-// flushed in the order of ARCHITECTURE.md's durability rules (D1-D6), so that a power cut at any moment leaves a valid image with the
-// same virtual content. VHD implements it in src/vhd/vhd_compaction.*, VHDX in src/vhdx/vhdx_compaction.*.
+// flushed in the order of ARCHITECTURE.md's durability rules (D1-D6), so that a power cut at any moment leaves a valid
+// image with the same virtual content. VHD implements it in src/vhd/vhd_compaction.*, VHDX in
+// src/vhdx/vhdx_compaction.*.
 #pragma once
 
 #include <cstdint>

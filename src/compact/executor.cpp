@@ -83,8 +83,7 @@ Result<Report> run_compaction(CompactableImage& image, const Options& options, O
 
   // The zero scan, in file order so that the reads are sequential. Nothing is written yet, so stopping
   // here leaves the file untouched.
-  std::sort(layout.slots.begin(), layout.slots.end(),
-            [](const Slot& a, const Slot& b) { return a.offset < b.offset; });
+  std::sort(layout.slots.begin(), layout.slots.end(), [](const Slot& a, const Slot& b) { return a.offset < b.offset; });
   for (Slot& slot : layout.slots) {
     if (slot.verdict == Verdict::Release) continue;
     if (observer.stop_requested()) {

@@ -41,8 +41,7 @@ Result<std::unique_ptr<CompactableImage>> make_compactable(std::unique_ptr<disk:
   return hook->wrap(std::move(disk));
 }
 
-Result<std::unique_ptr<CompactableImage>> open_compactable(io::Env& env, const std::string& path,
-                                                           io::Access access) {
+Result<std::unique_ptr<CompactableImage>> open_compactable(io::Env& env, const std::string& path, io::Access access) {
   disk::OpenOptions options;
   options.access = access;
   options.lock = access == io::Access::ReadWrite ? disk::Lock::Exclusive : disk::Lock::Shared;

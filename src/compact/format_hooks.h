@@ -17,7 +17,6 @@ Status check_compactable(disk::VirtualDisk& disk);
 Result<std::unique_ptr<CompactableImage>> make_compactable(std::unique_ptr<disk::VirtualDisk> disk);
 
 // Opens (locked: Exclusive for ReadWrite, Shared otherwise) and wraps the image at path; parents required.
-Result<std::unique_ptr<CompactableImage>> open_compactable(io::Env& env, const std::string& path,
-                                                           io::Access access);
+Result<std::unique_ptr<CompactableImage>> open_compactable(io::Env& env, const std::string& path, io::Access access);
 
 }  // namespace vhdkit::compact

@@ -33,11 +33,11 @@ struct Slot {
 };
 
 struct PlanInput {
-  std::vector<Slot> slots;        // every allocated block, any order
-  std::vector<Extent> fixed;      // metadata that never moves (headers, block table, locators, log, ...)
-  uint64_t alignment = 512;       // a moved slot starts at a multiple of this
-  uint64_t trailer_size = 0;      // bytes that follow the last slot (VHD: the footer copy; VHDX: none)
-  uint64_t file_size = 0;         // the file as it is now
+  std::vector<Slot> slots;    // every allocated block, any order
+  std::vector<Extent> fixed;  // metadata that never moves (headers, block table, locators, log, ...)
+  uint64_t alignment = 512;   // a moved slot starts at a multiple of this
+  uint64_t trailer_size = 0;  // bytes that follow the last slot (VHD: the footer copy; VHDX: none)
+  uint64_t file_size = 0;     // the file as it is now
 };
 
 struct Move {
@@ -49,9 +49,9 @@ struct Move {
 };
 
 struct Plan {
-  std::vector<Slot> releases;     // in file order
-  std::vector<Move> moves;        // highest source first; every destination lies wholly below its source
-  uint64_t new_file_size = 0;     // == file_size when nothing is gained at the end
+  std::vector<Slot> releases;  // in file order
+  std::vector<Move> moves;     // highest source first; every destination lies wholly below its source
+  uint64_t new_file_size = 0;  // == file_size when nothing is gained at the end
   uint64_t blocks_kept = 0;
 
   bool changes_anything(uint64_t file_size) const {
@@ -60,9 +60,9 @@ struct Plan {
 };
 
 // Moves fill the lowest holes with the highest kept blocks (each into the lowest hole it fits), stopping
-// when the highest remaining block has no hole below it. Destinations are taken only from space that no kept block occupies before compaction
-// (released slots, gaps, space past the metadata), so a move never overwrites bytes that the durable
-// mapping still references, whatever order the moves run in.
+// when the highest remaining block has no hole below it. Destinations are taken only from space that no kept block
+// occupies before compaction (released slots, gaps, space past the metadata), so a move never overwrites bytes that the
+// durable mapping still references, whatever order the moves run in.
 Plan make_plan(const PlanInput& input);
 
 // The largest power of two (between 512 and 4096) that divides every slot offset: a moved block keeps the

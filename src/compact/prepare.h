@@ -21,8 +21,6 @@
 
 namespace vhdkit::compact {
 
-
-
 class Prepared {
  public:
   ~Prepared();

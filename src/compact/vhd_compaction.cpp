@@ -57,8 +57,8 @@ class VhdCompaction final : public compact::CompactableImage {
       bool zero = true;
       auto read = [&](uint64_t offset, std::span<std::byte> b) { return image_->file().read_at(offset, b); };
       auto zero_piece = [&](uint64_t, std::span<const std::byte> d) -> Result<bool> { return zero = all_zero(d); };
-      VHDKIT_TRY(compact::scan_pieces(read, slot.offset + image_->bitmap_size(), image_->block_size(), buf_,
-                                      zero_piece));
+      VHDKIT_TRY(
+          compact::scan_pieces(read, slot.offset + image_->bitmap_size(), image_->block_size(), buf_, zero_piece));
       return zero ? Verdict::Release : Verdict::Keep;
     }
     // One sequential read of the whole slot (bitmap and data): every present sector is compared.

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The VHD hook of the compaction engine: a dynamic or differencing VHD seen as a CompactableImage.
-// Durable steps (ARCHITECTURE.md, durability rules D4 and D5): release = BAT entries to 0xFFFFFFFF, flush; remap (the executor
-// has copied the blocks into unreferenced space and flushed) = point the BAT entries at the copies, flush; shrink = write the
-// footer at the new end, flush, truncate, flush. Every BAT change is a whole aligned sector write.
+// Durable steps (ARCHITECTURE.md, durability rules D4 and D5): release = BAT entries to 0xFFFFFFFF, flush; remap (the
+// executor has copied the blocks into unreferenced space and flushed) = point the BAT entries at the copies, flush;
+// shrink = write the footer at the new end, flush, truncate, flush. Every BAT change is a whole aligned sector write.
 #pragma once
 
 #include <memory>

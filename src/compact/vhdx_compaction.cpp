@@ -28,7 +28,9 @@ class VhdxCompaction final : public compact::CompactableImage {
 
   const std::string& path() const override { return image_.path(); }
   disk::Format format() const override { return disk::Format::Vhdx; }
-  disk::DiskType type() const override { return differencing() ? disk::DiskType::Differencing : disk::DiskType::Dynamic; }
+  disk::DiskType type() const override {
+    return differencing() ? disk::DiskType::Differencing : disk::DiskType::Dynamic;
+  }
   uint64_t block_size() const override { return image_.metadata().block_size; }
   uint64_t block_count() const override { return image_.geometry().payload_blocks; }
   uint64_t blocks_allocated() const override {
@@ -125,12 +127,14 @@ class VhdxCompaction final : public compact::CompactableImage {
   std::string note() const override {
     std::vector<std::string> notes;
     if (differencing())
-      notes.push_back("in a differencing disk a block is released where the child reads what the parent reads "
-                      "(NOT_PRESENT) or where it reads zeros (ZERO)");
+      notes.push_back(
+          "in a differencing disk a block is released where the child reads what the parent reads "
+          "(NOT_PRESENT) or where it reads zeros (ZERO)");
     if (retained_ != 0)
-      notes.push_back(fmt::format("{} block{} without data (ZERO, UNMAPPED, ...) still held file space and gave "
-                                  "it back",
-                                  retained_, retained_ == 1 ? "" : "s"));
+      notes.push_back(
+          fmt::format("{} block{} without data (ZERO, UNMAPPED, ...) still held file space and gave "
+                      "it back",
+                      retained_, retained_ == 1 ? "" : "s"));
     return fmt::format("{}", fmt::join(notes, "; "));
   }
 

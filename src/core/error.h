@@ -51,16 +51,16 @@ inline Status ok() { return {}; }
 #define VHDKIT_CONCAT_INNER(a, b) a##b
 #define VHDKIT_CONCAT(a, b) VHDKIT_CONCAT_INNER(a, b)
 
-#define VHDKIT_TRY(expr)                                            \
-  do {                                                              \
-    auto&& vhdkit_try_result_ = (expr);                             \
-    if (!vhdkit_try_result_) {                                      \
+#define VHDKIT_TRY(expr)                                               \
+  do {                                                                 \
+    auto&& vhdkit_try_result_ = (expr);                                \
+    if (!vhdkit_try_result_) {                                         \
       return ::std::unexpected(std::move(vhdkit_try_result_).error()); \
-    }                                                               \
+    }                                                                  \
   } while (0)
 
-#define VHDKIT_ASSIGN_IMPL(tmp, lhs, expr)               \
-  auto tmp = (expr);                                     \
+#define VHDKIT_ASSIGN_IMPL(tmp, lhs, expr)                    \
+  auto tmp = (expr);                                          \
   if (!tmp) return ::std::unexpected(std::move(tmp).error()); \
   lhs = std::move(*tmp)
 

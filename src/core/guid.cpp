@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "core/guid.h"
 
+#include <fmt/format.h>
 #include <boost/uuid/random_generator.hpp>
 #include <boost/uuid/uuid.hpp>
-#include <fmt/format.h>
 
 #include <cstring>
 
@@ -76,9 +76,14 @@ std::optional<Guid> Guid::parse_ms(std::string_view text) {
   }
   Guid g;
   std::byte* o = g.bytes.data();
-  o[0] = be[3]; o[1] = be[2]; o[2] = be[1]; o[3] = be[0];
-  o[4] = be[5]; o[5] = be[4];
-  o[6] = be[7]; o[7] = be[6];
+  o[0] = be[3];
+  o[1] = be[2];
+  o[2] = be[1];
+  o[3] = be[0];
+  o[4] = be[5];
+  o[5] = be[4];
+  o[6] = be[7];
+  o[7] = be[6];
   std::memcpy(o + 8, be + 8, 8);
   return g;
 }

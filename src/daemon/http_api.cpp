@@ -47,8 +47,9 @@ std::optional<ApiReply> parse_body(const std::string& body, std::initializer_lis
   }
   for (const auto& [key, value] : out.items()) {
     if (!allowed.contains(key)) {
-      return Api::refuse(400, ReturnCode::InvalidParameter,
-                         fmt::format("unknown field \"{}\" (this method takes {})", json(key).dump().substr(1, key.size()), names));
+      return Api::refuse(
+          400, ReturnCode::InvalidParameter,
+          fmt::format("unknown field \"{}\" (this method takes {})", json(key).dump().substr(1, key.size()), names));
     }
   }
   return std::nullopt;
@@ -94,8 +95,7 @@ ApiReply method_result(ReturnCode code, const std::string& message) {
 }
 
 bool valid_job_id(const std::string& id) {
-  return !id.empty() && id.size() <= 64 &&
-         id.find_first_not_of("0123456789abcdefABCDEF-") == std::string::npos;
+  return !id.empty() && id.size() <= 64 && id.find_first_not_of("0123456789abcdefABCDEF-") == std::string::npos;
 }
 
 }  // namespace
@@ -216,7 +216,9 @@ ApiReply Api::list_jobs(const ApiRequest& request) {
 
 ApiReply Api::get_job(const ApiRequest& request, const std::string& id) {
   auto job = visible_job(request.caller, id);
-  if (!job) return refuse(404, ReturnCode::InvalidParameter, fmt::format("no job {} (finished jobs are kept for TimeBeforeRemoval)", id));
+  if (!job)
+    return refuse(404, ReturnCode::InvalidParameter,
+                  fmt::format("no job {} (finished jobs are kept for TimeBeforeRemoval)", id));
   ApiReply r;
   r.body = to_json(job->status());
   return r;

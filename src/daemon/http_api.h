@@ -8,10 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "io/file.h"
 #include "daemon/caller.h"
-#include "service/image_management_service.h"
 #include "daemon/job_store.h"
+#include "io/file.h"
+#include "service/image_management_service.h"
 
 namespace vhdkit::service {
 

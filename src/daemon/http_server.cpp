@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 
+#include <fmt/format.h>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -10,7 +11,6 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/format.h>
 
 #include <filesystem>
 #include <thread>
@@ -37,7 +37,10 @@ template <class Socket>
 class Session : public std::enable_shared_from_this<Session<Socket>> {
  public:
   Session(Socket socket, Api& api, const ServerOptions& options, Identity identity)
-      : socket_(std::move(socket)), timer_(socket_.get_executor()), api_(api), options_(options),
+      : socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        api_(api),
+        options_(options),
         identity_(std::move(identity)) {}
 
   void start() { read(); }
@@ -197,7 +200,9 @@ Status HttpServer::listen() {
     if (!ec) t.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) t.bind(ep, ec);
     if (!ec) t.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return fail(ReturnCode::NotAvailable, "", fmt::format("cannot listen on 127.0.0.1:{}: {}", *o.tcp_port, ec.message()));
+    if (ec)
+      return fail(ReturnCode::NotAvailable, "",
+                  fmt::format("cannot listen on 127.0.0.1:{}: {}", *o.tcp_port, ec.message()));
   }
   return ok();
 }

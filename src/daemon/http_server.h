@@ -18,7 +18,7 @@ namespace vhdkit::service {
 
 struct ServerOptions {
   std::string socket_path = "/run/vhdkit/vhdkitd.sock";
-  uint32_t socket_mode = 0666;  // who may connect; each request is then judged by the caller's identity
+  uint32_t socket_mode = 0666;       // who may connect; each request is then judged by the caller's identity
   std::optional<uint16_t> tcp_port;  // on 127.0.0.1 only
   std::string token;                 // required on TCP: "Authorization: Bearer <token>"
   size_t max_body = 64 * 1024;

@@ -21,7 +21,9 @@ class Statement {
   ~Statement() { sqlite3_finalize(stmt_); }
   sqlite3_stmt* get() const { return stmt_; }
   bool ok() const { return stmt_ != nullptr; }
-  void bind(int i, const std::string& text) { sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT); }
+  void bind(int i, const std::string& text) {
+    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  }
   void bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
 
  private:
@@ -67,7 +69,8 @@ Status JobStore::write(const JobStatus& status) {
   st.bind(1, status.instance_id);
   st.bind(2, static_cast<int64_t>(status.state));
   st.bind(3, to_json(status).dump());
-  if (sqlite3_step(st.get()) != SQLITE_DONE) return fail(db_error(db_, path_, "cannot record job " + status.instance_id));
+  if (sqlite3_step(st.get()) != SQLITE_DONE)
+    return fail(db_error(db_, path_, "cannot record job " + status.instance_id));
   return ok();
 }
 
@@ -112,8 +115,9 @@ Result<std::vector<JobStatus>> JobStore::recover() {
   }
   for (auto& s : jobs) {
     if (is_finished(s.state)) continue;
-    std::string when = s.state == JobState::New ? "before it started"
-                                                : fmt::format("while it was {} at {}%", to_string(s.state), s.percent_complete);
+    std::string when = s.state == JobState::New
+                           ? "before it started"
+                           : fmt::format("while it was {} at {}%", to_string(s.state), s.percent_complete);
     s.error_code = static_cast<uint32_t>(ReturnCode::StatusUnknown);
     s.error_description = fmt::format(
         "vhdkitd stopped (it was killed or crashed) {}. Compaction only changes an image in steps that each "

@@ -3,8 +3,8 @@
 // loopback TCP port with a bearer token); jobs on a bounded worker pool; job records in SQLite.
 #include <sys/stat.h>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <condition_variable>
 #include <filesystem>
@@ -12,12 +12,12 @@
 #include <thread>
 
 #include "core/version.h"
-#include "io/file.h"
-#include "service/engine.h"
 #include "daemon/http_api.h"
 #include "daemon/http_server.h"
-#include "service/image_management_service.h"
 #include "daemon/job_store.h"
+#include "io/file.h"
+#include "service/engine.h"
+#include "service/image_management_service.h"
 
 namespace {
 
@@ -106,8 +106,8 @@ int serve(const DaemonArgs& args) {
   if (auto s = server.listen(); !s) return fail_with(s.error());
   Sweeper sweeper(service, jobs);
   fmt::print(stderr, "vhdkitd: listening on {}{}; {} workers, queue limit {}, state in {} ({} jobs recovered)\n",
-             args.socket, args.tcp_port ? fmt::format(" and 127.0.0.1:{}", args.tcp_port) : "",
-             service.worker_count(), args.queue_limit, args.state_dir, recovered->size());
+             args.socket, args.tcp_port ? fmt::format(" and 127.0.0.1:{}", args.tcp_port) : "", service.worker_count(),
+             args.queue_limit, args.state_dir, recovered->size());
   server.run();
   fmt::print(stderr, "vhdkitd: stopping; running jobs stop at their next safe point\n");
   return 0;
@@ -118,11 +118,13 @@ int serve(const DaemonArgs& args) {
 int main(int argc, char** argv) {
   CLI::App app{"vhdkitd: the vhdkit image management service (CompactVirtualHardDisk over HTTP on a Unix socket)"};
   DaemonArgs args;
-  app.set_config("--config", "/etc/vhdkit/vhdkitd.conf", "Read options from this file (key = value, as the long options)");
+  app.set_config("--config", "/etc/vhdkit/vhdkitd.conf",
+                 "Read options from this file (key = value, as the long options)");
   app.add_option("--socket", args.socket, "Unix socket to listen on")->capture_default_str();
   app.add_option("--state-dir", args.state_dir, "Where job records are kept (jobs.sqlite3)")->capture_default_str();
   app.add_option("--workers", args.workers, "Jobs that run at once (0: one per core)")->capture_default_str();
-  app.add_option("--queue-limit", args.queue_limit, "Jobs that may wait; more are refused with 32777")->capture_default_str();
+  app.add_option("--queue-limit", args.queue_limit, "Jobs that may wait; more are refused with 32777")
+      ->capture_default_str();
   app.add_option("--time-before-removal", args.time_before_removal, "Seconds a finished job stays visible")
       ->capture_default_str();
   app.add_option("--max-body", args.max_body, "Largest request body in bytes")->capture_default_str();

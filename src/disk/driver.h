@@ -28,8 +28,8 @@ struct ProbeBytes {
 struct CreateOptions {
   Format format = Format::Vhd;
   DiskType type = DiskType::Dynamic;
-  uint64_t virtual_size = 0;          // bytes; ignored for differencing disks (the parent's size)
-  uint32_t block_size = 0;            // 0: the format's default
+  uint64_t virtual_size = 0;               // bytes; ignored for differencing disks (the parent's size)
+  uint32_t block_size = 0;                 // 0: the format's default
   std::optional<std::string> parent_path;  // differencing disks
 };
 

@@ -59,8 +59,8 @@ struct DiskInfo {
   uint32_t logical_sector_size = 512;
   uint32_t physical_sector_size = 512;
   uint64_t file_size = 0;
-  std::string creator;          // e.g. "win  6.3 (Wi2k)" or "Microsoft Windows 6.2.9200.16384"
-  std::string disk_id;          // the image's UUID/GUID in its format's customary text form
+  std::string creator;                     // e.g. "win  6.3 (Wi2k)" or "Microsoft Windows 6.2.9200.16384"
+  std::string disk_id;                     // the image's UUID/GUID in its format's customary text form
   std::optional<std::string> parent_path;  // as recorded by the child (resolved path when found)
   std::vector<std::pair<std::string, std::string>> details;
 };
@@ -69,7 +69,7 @@ struct DiskInfo {
 struct MapExtent {
   uint64_t start = 0;
   uint64_t length = 0;
-  int depth = 0;       // 0: this image stores it; 1: its parent; ...
+  int depth = 0;  // 0: this image stores it; 1: its parent; ...
   bool present = false;
   bool zero = false;
   bool data = false;

@@ -112,13 +112,15 @@ Result<VolumeScan> read_ext(disk::VirtualDisk& disk, uint64_t offset, uint64_t s
     if (!peek) return kept_whole(offset, size, "ext", "the ext superblock is malformed");
     auto bytes = checked_mul(peek->blocks, peek->block_size);
     if (!bytes || *bytes > size) {
-      return kept_whole(offset, size, "ext", fmt::format("the file system ({} blocks of {} bytes) is larger than its partition ({} bytes)",
-                                                         peek->blocks, peek->block_size, size));
+      return kept_whole(offset, size, "ext",
+                        fmt::format("the file system ({} blocks of {} bytes) is larger than its partition ({} bytes)",
+                                    peek->blocks, peek->block_size, size));
     }
     // mke2fs makes groups of 256 blocks or more; fewer would only serve to make libext2fs allocate
     // descriptors for millions of groups.
     if (peek->blocks_per_group < 256) {
-      return kept_whole(offset, size, "ext", fmt::format("{} blocks per group is out of range", peek->blocks_per_group));
+      return kept_whole(offset, size, "ext",
+                        fmt::format("{} blocks per group is out of range", peek->blocks_per_group));
     }
   }
   ExtWindow window(disk, offset, size);
@@ -151,8 +153,8 @@ Result<VolumeScan> read_ext(disk::VirtualDisk& disk, uint64_t offset, uint64_t s
   const uint64_t blocks = ext2fs_blocks_count(sb), bs = fs->blocksize;
   auto fs_bytes = checked_mul(blocks, bs);
   if (!fs_bytes || *fs_bytes > size) {
-    return whole(fmt::format("the file system ({} blocks of {} bytes) is larger than its partition ({} bytes)",
-                             blocks, bs, size));
+    return whole(fmt::format("the file system ({} blocks of {} bytes) is larger than its partition ({} bytes)", blocks,
+                             bs, size));
   }
   if (blocks <= sb->s_first_data_block) return whole("the file system has no blocks");
   if ((e = ext2fs_check_desc(fs))) return whole("group descriptors are inconsistent: " + describe_error(e));
@@ -205,8 +207,9 @@ Result<VolumeScan> read_ext(disk::VirtualDisk& disk, uint64_t offset, uint64_t s
     pos = zero;
   }
   if (min_gap) {
-    s.notes.push_back(fmt::format("the block bitmap of the partition at {} is fragmented: free gaps shorter than {} bytes are counted as used",
-                                  offset, min_gap));
+    s.notes.push_back(fmt::format(
+        "the block bitmap of the partition at {} is fragmented: free gaps shorter than {} bytes are counted as used",
+        offset, min_gap));
   }
   // The partition's tail past the file system is not the file system's: something else (RAID metadata,
   // a shrunk file system's leftovers) may live there, so it stays.

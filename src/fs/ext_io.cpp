@@ -133,7 +133,10 @@ io_manager ExtWindow::manager() {
 }
 
 ExtWindow::ExtWindow(disk::VirtualDisk& disk, uint64_t offset, uint64_t size)
-    : disk_(disk), offset_(offset), size_(size), token_(g_next_token.fetch_add(1)),
+    : disk_(disk),
+      offset_(offset),
+      size_(size),
+      token_(g_next_token.fetch_add(1)),
       name_(std::string(kPrefix) + std::to_string(token_)) {
   std::lock_guard lock(g_mu);
   registry()[token_] = this;

@@ -11,8 +11,8 @@
 #include <cstring>
 #include <string_view>
 
-#include <boost/crc.hpp>
 #include <fmt/format.h>
+#include <boost/crc.hpp>
 
 #include "core/bytes.h"
 #include "core/guid.h"
@@ -59,12 +59,17 @@ constexpr TypeName kTypes[] = {
     {"A19D880F-05FC-4D3B-A006-743F0F84911E", "Linux RAID", Content::Opaque, "Linux RAID: not read, kept whole"},
     {"CA7D7CCB-63ED-4C53-861C-1742536059CC", "Linux LUKS", Content::Opaque, "LUKS: encrypted, kept whole"},
     {"C12A7328-F81F-11D2-BA4B-00A0C93EC93B", "EFI System", Content::Opaque, "FAT: not read yet, kept whole"},
-    {"21686148-6449-6E6F-744E-656564454649", "BIOS boot", Content::Opaque, "BIOS boot: holds a boot loader, kept whole"},
+    {"21686148-6449-6E6F-744E-656564454649", "BIOS boot", Content::Opaque,
+     "BIOS boot: holds a boot loader, kept whole"},
     {"E3C9E316-0B5C-4DB8-817D-F92DF00215AE", "Microsoft reserved", Content::Opaque, "Microsoft reserved: kept whole"},
-    {"EBD0A0A2-B9E5-4433-87C0-68B6B72699C7", "Microsoft basic data", Content::Opaque, "Microsoft basic data (NTFS/FAT): not read yet, kept whole"},
-    {"DE94BBA4-06D1-4D40-A16A-BFD50179D6AC", "Windows recovery", Content::Opaque, "Windows recovery: not read yet, kept whole"},
-    {"5808C8AA-7E8F-42E0-85D2-E1E90434CFB3", "Windows LDM metadata", Content::Opaque, "Windows dynamic disk: not read, kept whole"},
-    {"AF9B60A0-1431-4F62-BC68-3311714A69AD", "Windows LDM data", Content::Opaque, "Windows dynamic disk: not read, kept whole"},
+    {"EBD0A0A2-B9E5-4433-87C0-68B6B72699C7", "Microsoft basic data", Content::Opaque,
+     "Microsoft basic data (NTFS/FAT): not read yet, kept whole"},
+    {"DE94BBA4-06D1-4D40-A16A-BFD50179D6AC", "Windows recovery", Content::Opaque,
+     "Windows recovery: not read yet, kept whole"},
+    {"5808C8AA-7E8F-42E0-85D2-E1E90434CFB3", "Windows LDM metadata", Content::Opaque,
+     "Windows dynamic disk: not read, kept whole"},
+    {"AF9B60A0-1431-4F62-BC68-3311714A69AD", "Windows LDM data", Content::Opaque,
+     "Windows dynamic disk: not read, kept whole"},
 };
 
 Partition describe(const Guid& type, uint64_t offset, uint64_t size) {
@@ -129,7 +134,8 @@ Result<std::expected<Table, std::string>> read_table(disk::VirtualDisk& disk, ui
   bool array_in_usable = h.entries_lba <= h.last_usable && *array_end > h.first_usable;
   bool header_in_usable = lba >= h.first_usable && lba <= h.last_usable;
   bool array_on_header = h.entries_lba <= lba && lba < *array_end;
-  if (array_in_usable || header_in_usable || array_on_header) return bad("entry array or header inside the usable LBAs");
+  if (array_in_usable || header_in_usable || array_on_header)
+    return bad("entry array or header inside the usable LBAs");
   std::vector<std::byte> entries(array_lbas * lba_size);
   VHDKIT_TRY(read_exact(disk, h.entries_lba * lba_size, entries));
   entries.resize(h.array_bytes);

@@ -35,17 +35,29 @@ Partition describe(uint8_t type, uint64_t offset, uint64_t size) {
     p.opaque_reason = std::move(why);
   };
   switch (type) {
-    case 0x83: p.type = "Linux filesystem"; p.content = Content::Linux; break;
-    case 0x82: p.type = "Linux swap"; p.content = Content::Swap; break;
+    case 0x83:
+      p.type = "Linux filesystem";
+      p.content = Content::Linux;
+      break;
+    case 0x82:
+      p.type = "Linux swap";
+      p.content = Content::Swap;
+      break;
     case 0x8E: opaque("LVM", "LVM: not read yet, kept whole"); break;
     case 0xFD: opaque("Linux RAID", "Linux RAID: not read, kept whole"); break;
     case 0xE8: opaque("LUKS", "LUKS: encrypted, kept whole"); break;
     case 0xEF: opaque("EFI System", "FAT: not read yet, kept whole"); break;
-    case 0x01: case 0x04: case 0x06: case 0x0B: case 0x0C: case 0x0E:
-      opaque("FAT", "FAT: not read yet, kept whole"); break;
+    case 0x01:
+    case 0x04:
+    case 0x06:
+    case 0x0B:
+    case 0x0C:
+    case 0x0E: opaque("FAT", "FAT: not read yet, kept whole"); break;
     case 0x07: opaque("NTFS/exFAT", "NTFS/exFAT: not read yet, kept whole"); break;
     case 0x42: opaque("Windows dynamic disk", "Windows dynamic disk: not read, kept whole"); break;
-    default: opaque(fmt::format("unknown 0x{:02x}", type), fmt::format("partition type 0x{:02x} is not read, kept whole", type));
+    default:
+      opaque(fmt::format("unknown 0x{:02x}", type),
+             fmt::format("partition type 0x{:02x} is not read, kept whole", type));
   }
   return p;
 }
@@ -86,8 +98,7 @@ bool plausible_mbr(const MbrSector& mbr) {
 }
 
 bool has_protective_entry(const MbrSector& mbr) {
-  return std::any_of(std::begin(mbr.entries), std::end(mbr.entries),
-                     [](const MbrEntry& e) { return e.type == 0xEE; });
+  return std::any_of(std::begin(mbr.entries), std::end(mbr.entries), [](const MbrEntry& e) { return e.type == 0xEE; });
 }
 
 Result<PartitionTable> read_mbr(disk::VirtualDisk& disk, const MbrSector& mbr, uint64_t sector) {

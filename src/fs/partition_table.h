@@ -27,7 +27,7 @@ enum class Content {
 struct Partition {
   uint64_t offset = 0;  // bytes of the virtual disk
   uint64_t size = 0;
-  std::string type;     // a name for reports: "Linux filesystem", "unknown 0x8f"
+  std::string type;  // a name for reports: "Linux filesystem", "unknown 0x8f"
   Content content = Content::Opaque;
   std::string opaque_reason;  // for Content::Opaque: why it is kept whole
 };
@@ -43,13 +43,13 @@ struct PartitionTable {
 
 // The four primary entries of a classic MBR (sector 0) and its boot signature.
 struct MbrEntry {
-  uint8_t status = 0;       // 0x80 bootable, 0x00 not; anything else is not an MBR
-  uint8_t type = 0;         // partition type (0 = empty)
-  uint32_t first_lba = 0;   // relative to the disk (primary) or to the EBR / extended partition (logical)
+  uint8_t status = 0;      // 0x80 bootable, 0x00 not; anything else is not an MBR
+  uint8_t type = 0;        // partition type (0 = empty)
+  uint32_t first_lba = 0;  // relative to the disk (primary) or to the EBR / extended partition (logical)
   uint32_t sector_count = 0;
 };
 struct MbrSector {
-  bool signature = false;   // bytes 510-511 are 0x55 0xAA
+  bool signature = false;  // bytes 510-511 are 0x55 0xAA
   MbrEntry entries[4];
 };
 MbrSector parse_mbr_sector(std::span<const std::byte, 512> sector);
@@ -63,8 +63,7 @@ bool has_protective_entry(const MbrSector& mbr);  // type 0xEE: the disk is GPT
 Result<PartitionTable> read_mbr(disk::VirtualDisk& disk, const MbrSector& mbr, uint64_t sector);
 
 // GPT with logical blocks of `lba_size` bytes. nullopt when neither header is valid at this block size.
-Result<std::optional<PartitionTable>> read_gpt(disk::VirtualDisk& disk, uint64_t lba_size,
-                                               const MbrSector& mbr);
+Result<std::optional<PartitionTable>> read_gpt(disk::VirtualDisk& disk, uint64_t lba_size, const MbrSector& mbr);
 
 // Reads [offset, offset + buf.size()) of the disk; short of the end is an error of the caller.
 Status read_exact(disk::VirtualDisk& disk, uint64_t offset, std::span<std::byte> buf);

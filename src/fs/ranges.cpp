@@ -7,8 +7,7 @@ namespace vhdkit::fs::detail {
 
 std::vector<ByteRange> merge_ranges(std::vector<ByteRange> ranges) {
   std::erase_if(ranges, [](const ByteRange& r) { return r.length == 0; });
-  std::sort(ranges.begin(), ranges.end(),
-            [](const ByteRange& a, const ByteRange& b) { return a.offset < b.offset; });
+  std::sort(ranges.begin(), ranges.end(), [](const ByteRange& a, const ByteRange& b) { return a.offset < b.offset; });
   std::vector<ByteRange> out;
   out.reserve(ranges.size());
   for (const ByteRange& r : ranges) {
@@ -42,8 +41,8 @@ void coalesce_gaps(std::vector<ByteRange>& ranges, uint64_t min_gap) {
 }
 
 uint64_t covered_bytes(const std::vector<ByteRange>& merged, uint64_t lo, uint64_t hi) {
-  auto it = std::upper_bound(merged.begin(), merged.end(), lo,
-                             [](uint64_t v, const ByteRange& r) { return v < r.end(); });
+  auto it =
+      std::upper_bound(merged.begin(), merged.end(), lo, [](uint64_t v, const ByteRange& r) { return v < r.end(); });
   uint64_t n = 0;
   for (; it != merged.end() && it->offset < hi; ++it) n += clamp_range(*it, lo, hi).length;
   return n;

@@ -63,7 +63,8 @@ VolumeScan read_swap(std::span<const std::byte> head, uint64_t offset, uint64_t 
   }
   if (version != 1) return kept_whole(offset, size, "swap", fmt::format("swap header version is not 1"));
   if (last_page == 0 || (uint64_t{last_page} + 1) * f.page > size) {
-    return kept_whole(offset, size, "swap", fmt::format("swap header's last page {} does not fit the partition", last_page));
+    return kept_whole(offset, size, "swap",
+                      fmt::format("swap header's last page {} does not fit the partition", last_page));
   }
   VolumeScan s;
   s.filesystem = "swap";

@@ -86,7 +86,8 @@ Result<UsageMap> map_partitioned(disk::VirtualDisk& d, PartitionTable t) {
   // Overlapping partitions: which one owns the shared bytes is unknowable, so neither is read.
   std::vector<bool> overlaps(t.partitions.size(), false);
   for (size_t i = 0; i < t.partitions.size(); ++i) {
-    for (size_t j = i + 1; j < t.partitions.size() && t.partitions[j].offset < t.partitions[i].offset + t.partitions[i].size; ++j) {
+    for (size_t j = i + 1;
+         j < t.partitions.size() && t.partitions[j].offset < t.partitions[i].offset + t.partitions[i].size; ++j) {
       overlaps[i] = overlaps[j] = true;
     }
   }
@@ -147,7 +148,10 @@ Result<UsageMap> map_usage_impl(disk::VirtualDisk& d) {
         auto scaled = checked_mul(p.offset, 8);
         if (!scaled) continue;
         VHDKIT_ASSIGN(bool there, recognised_at(d, *scaled));
-        if (there) return whole_disk(disk_size, "mbr: the disk's sector size is ambiguous (a file system sits where 4096-byte sectors put a partition)");
+        if (there)
+          return whole_disk(
+              disk_size,
+              "mbr: the disk's sector size is ambiguous (a file system sits where 4096-byte sectors put a partition)");
       }
     }
     return map_partitioned(d, std::move(t));

@@ -33,13 +33,13 @@ struct Volume {
     Read,       // its file system was read: only what it uses is in UsageMap::used
     KeptWhole,  // all of it is in UsageMap::used; `reason` says why
   };
-  std::string table;       // "gpt", "mbr", "none" (a file system on the bare disk, as WSL2's ext4.vhdx)
-  std::string type;        // partition type ("Linux filesystem", "EFI System", "Linux swap", "LVM", "unknown 0x8f")
-  uint64_t offset = 0;     // bytes of the virtual disk
+  std::string table;    // "gpt", "mbr", "none" (a file system on the bare disk, as WSL2's ext4.vhdx)
+  std::string type;     // partition type ("Linux filesystem", "EFI System", "Linux swap", "LVM", "unknown 0x8f")
+  uint64_t offset = 0;  // bytes of the virtual disk
   uint64_t size = 0;
   std::string filesystem;  // "ext4", "ext3", "ext2", "swap"; "" when none was recognised
   State state = State::KeptWhole;
-  std::string reason;      // why it was kept whole ("the journal needs recovery", "LVM: not read yet, kept whole")
+  std::string reason;  // why it was kept whole ("the journal needs recovery", "LVM: not read yet, kept whole")
   uint64_t used_bytes = 0;
   uint64_t free_bytes = 0;
 };

@@ -14,9 +14,9 @@ Result<AtomicOutput> AtomicOutput::begin(Env& env, std::string target) {
   static std::atomic<uint64_t> counter{0};
   const std::filesystem::path t(target);
   for (int attempt = 0;; ++attempt) {
-    std::string temp = (t.parent_path() / fmt::format(".{}.vhdkit-tmp-{}-{}", t.filename().string(), ::getpid(),
-                                                      counter.fetch_add(1)))
-                           .string();
+    std::string temp =
+        (t.parent_path() / fmt::format(".{}.vhdkit-tmp-{}-{}", t.filename().string(), ::getpid(), counter.fetch_add(1)))
+            .string();
     auto file = env.open(temp, Access::ReadWrite, Creation::CreateNew);
     if (file) return AtomicOutput(env, std::move(target), std::move(temp), std::move(*file));
     // A leftover of a crashed run may have the name: try another; anything else is the answer.
@@ -28,8 +28,11 @@ Result<AtomicOutput> AtomicOutput::begin(Env& env, std::string target) {
 }
 
 AtomicOutput::AtomicOutput(AtomicOutput&& other) noexcept
-    : env_(other.env_), target_(std::move(other.target_)), temp_(std::move(other.temp_)),
-      file_(std::move(other.file_)), done_(other.done_) {
+    : env_(other.env_),
+      target_(std::move(other.target_)),
+      temp_(std::move(other.temp_)),
+      file_(std::move(other.file_)),
+      done_(other.done_) {
   other.done_ = true;
 }
 

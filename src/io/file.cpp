@@ -12,8 +12,7 @@ namespace vhdkit::io {
 Status File::poisoned_check() const {
   if (sticky_) {
     return fail(sticky_->code(), path_,
-                fmt::format("refusing to write after an earlier failure ({}); reopen the image",
-                            sticky_->message()));
+                fmt::format("refusing to write after an earlier failure ({}); reopen the image", sticky_->message()));
   }
   return ok();
 }
@@ -38,8 +37,8 @@ Status File::read_at(uint64_t offset, std::span<std::byte> buf) {
   VHDKIT_ASSIGN(size_t n, read_up_to(offset, buf));
   if (n != buf.size()) {
     return fail(ReturnCode::Failed, path_,
-                fmt::format("unexpected end of file: wanted {} bytes at offset {}, the file ends at {}",
-                            buf.size(), offset, offset + n));
+                fmt::format("unexpected end of file: wanted {} bytes at offset {}, the file ends at {}", buf.size(),
+                            offset, offset + n));
   }
   return ok();
 }
@@ -51,8 +50,8 @@ Status File::write_at(uint64_t offset, std::span<const std::byte> buf) {
     auto n = do_write(offset + done, buf.subspan(done));
     if (!n) return remember(std::unexpected(n.error()));
     if (*n == 0) {
-      return remember(fail(ReturnCode::Failed, path_,
-                           fmt::format("write at offset {} made no progress", offset + done)));
+      return remember(
+          fail(ReturnCode::Failed, path_, fmt::format("write at offset {} made no progress", offset + done)));
     }
     done += *n;
   }
@@ -97,7 +96,8 @@ Status File::do_copy_range(uint64_t from, uint64_t to, uint64_t length) {
     VHDKIT_TRY(read_at(from + done, std::span(buf).first(n)));
     size_t written = 0;
     while (written < n) {
-      VHDKIT_ASSIGN(size_t w, do_write(to + done + written, std::span<const std::byte>(buf).subspan(written, n - written)));
+      VHDKIT_ASSIGN(size_t w,
+                    do_write(to + done + written, std::span<const std::byte>(buf).subspan(written, n - written)));
       if (w == 0) return fail(ReturnCode::Failed, path_, "copy made no progress");
       written += w;
     }
@@ -118,6 +118,8 @@ Result<std::string> Env::canonical(const std::string& path) {
   if (p.is_relative()) p = std::filesystem::path("/") / p;
   return p.lexically_normal().string();
 }
+
+Result<std::string> Env::absolute(const std::string& path) { return Env::canonical(path); }
 
 Result<FileIdentity> File::identity() { return do_identity(); }
 Result<FileIdentity> File::do_identity() {

@@ -117,6 +117,9 @@ class Env {
   // The path made absolute, symlinks of its existing part resolved, "." and ".." folded: two spellings of
   // one file give one answer. The file itself need not exist. Default (files in memory): lexical only.
   virtual Result<std::string> canonical(const std::string& path);
+  // The path made absolute against the current folder and "." and ".." folded, symlinks kept: the spelling
+  // the user gave, as a parent locator records it. Default (files in memory): relative to "/".
+  virtual Result<std::string> absolute(const std::string& path);
 
   static Env& posix();
 };

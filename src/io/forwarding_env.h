@@ -19,6 +19,7 @@ class ForwardingEnv : public Env {
   Status sync_dir(const std::string& dir) override { return inner_.sync_dir(dir); }
   Status check_writable(const std::string& path) override { return inner_.check_writable(path); }
   Result<std::string> canonical(const std::string& path) override { return inner_.canonical(path); }
+  Result<std::string> absolute(const std::string& path) override { return inner_.absolute(path); }
 
  protected:
   Env& inner_;

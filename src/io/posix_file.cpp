@@ -46,7 +46,8 @@ class PosixFile final : public File {
   // structures produced (a damaged file), not a bad argument of the caller's.
   Error transfer_error(const char* what, uint64_t offset, size_t length, int err) const {
     ReturnCode code = err == EINVAL || err == EFBIG || err == EOVERFLOW ? ReturnCode::Failed : code_for_errno(err);
-    return error(code, fmt::format("{} of {} bytes at offset {:#x} failed: {}", what, length, offset, std::strerror(err)));
+    return error(code,
+                 fmt::format("{} of {} bytes at offset {:#x} failed: {}", what, length, offset, std::strerror(err)));
   }
 
   Result<size_t> do_read(uint64_t offset, std::span<std::byte> buf) override {
@@ -79,8 +80,7 @@ class PosixFile final : public File {
 
   Status do_truncate(uint64_t size) override {
     VHDKIT_TRY(check_writable_open());
-    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0)
-      return std::unexpected(errno_error("truncate", errno));
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return std::unexpected(errno_error("truncate", errno));
     return ok();
   }
 
@@ -226,8 +226,7 @@ class PosixEnv final : public Env {
     return ok();
   }
 
-  // realpath() of the longest prefix that exists, the rest appended and folded.
-  Result<std::string> canonical(const std::string& path) override {
+  Result<std::string> absolute(const std::string& path) override {
     if (path.empty()) return fail(ReturnCode::InvalidParameter, path, "empty path");
     std::filesystem::path p(path);
     if (p.is_relative()) {
@@ -235,11 +234,18 @@ class PosixEnv final : public Env {
       if (!::getcwd(cwd, sizeof cwd)) return fail(code_for_errno(errno), path, "cannot read the current folder");
       p = std::filesystem::path(cwd) / p;
     }
-    p = p.lexically_normal();
+    return p.lexically_normal().string();
+  }
+
+  // realpath() of the longest prefix that exists, the rest appended and folded.
+  Result<std::string> canonical(const std::string& path) override {
+    VHDKIT_ASSIGN(std::string absolute_path, absolute(path));
+    std::filesystem::path p(absolute_path);
     std::filesystem::path rest;
     for (std::filesystem::path head = p;; head = head.parent_path()) {
       char resolved[PATH_MAX];
-      if (::realpath(head.c_str(), resolved)) return (std::filesystem::path(resolved) / rest).lexically_normal().string();
+      if (::realpath(head.c_str(), resolved))
+        return (std::filesystem::path(resolved) / rest).lexically_normal().string();
       if (head == head.root_path() || head.empty()) return p.string();
       rest = rest.empty() ? head.filename() : head.filename() / rest;
     }
@@ -247,8 +253,7 @@ class PosixEnv final : public Env {
 
   Status check_writable(const std::string& path) override {
     if (::access(path.c_str(), F_OK) != 0) return fail(ReturnCode::FileNotFound, path, "no such file");
-    if (::access(path.c_str(), W_OK) != 0)
-      return fail(ReturnCode::AccessDenied, path, "the file is not writable");
+    if (::access(path.c_str(), W_OK) != 0) return fail(ReturnCode::AccessDenied, path, "the file is not writable");
     std::string dir = directory_of(path);
     if (::access(dir.c_str(), W_OK) != 0)
       return fail(ReturnCode::AccessDenied, path, fmt::format("its directory {} is not writable", dir));

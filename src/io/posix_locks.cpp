@@ -74,8 +74,7 @@ std::string lock_holders(int fd) {
   std::error_code ec;
   for (auto proc = fs::directory_iterator("/proc", ec); !ec && proc != fs::directory_iterator(); proc.increment(ec)) {
     const std::string name = proc->path().filename().string();
-    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      continue;
+    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
     const pid_t pid = static_cast<pid_t>(std::stol(name));
     bool opens = false, locks = false;
     std::error_code fd_ec;  // another user's process: not readable, skip it

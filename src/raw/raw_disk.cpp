@@ -35,8 +35,7 @@ class RawDisk final : public VirtualDisk {
   }
 
   Status write(uint64_t offset, std::span<const std::byte> buf) override {
-    if (access_ != io::Access::ReadWrite)
-      return fail(ReturnCode::InvalidState, path(), "image is open read-only");
+    if (access_ != io::Access::ReadWrite) return fail(ReturnCode::InvalidState, path(), "image is open read-only");
     VHDKIT_TRY(check_range(offset, buf.size()));
     return file_->write_at(offset, buf);
   }
@@ -77,8 +76,7 @@ class RawDriver final : public disk::Driver {
   }
   Result<std::unique_ptr<VirtualDisk>> create(io::Env&, const std::string& path,
                                               const disk::CreateOptions&) const override {
-    return fail(ReturnCode::NotSupported, path,
-                "vhdkit does not create raw images: `truncate -s SIZE FILE` makes one");
+    return fail(ReturnCode::NotSupported, path, "vhdkit does not create raw images: `truncate -s SIZE FILE` makes one");
   }
 };
 

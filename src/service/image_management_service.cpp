@@ -29,8 +29,7 @@ std::string image_key(const std::optional<io::FileIdentity>& id, const std::stri
 
 }  // namespace
 
-ImageManagementService::ImageManagementService(io::Env& env, std::unique_ptr<Engine> engine,
-                                               ServiceOptions options)
+ImageManagementService::ImageManagementService(io::Env& env, std::unique_ptr<Engine> engine, ServiceOptions options)
     : env_(env), engine_(std::move(engine)), options_(std::move(options)) {
   unsigned n = options_.workers ? options_.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) workers_.emplace_back([this] { work(); });
@@ -81,17 +80,17 @@ CompactResult ImageManagementService::CompactVirtualHardDisk(const CompactReques
   auto prepared = check(request);
   if (!prepared) return CompactResult{prepared.error().code(), nullptr, prepared.error().what()};
   std::string key = image_key((*prepared)->identity(), request.path);
-  auto job = std::make_shared<Job>(Guid::random().to_string_be(), request.path, request.mode,
-                                   request.action, options_.time_before_removal, request.owner);
+  auto job = std::make_shared<Job>(Guid::random().to_string_be(), request.path, request.mode, request.action,
+                                   options_.time_before_removal, request.owner);
   {
     std::lock_guard lock(mu_);
     if (stopping_) {
       return CompactResult{ReturnCode::NotAvailable, nullptr, "the service is shutting down"};
     }
     if (busy_images_.contains(key)) {
-      return CompactResult{ReturnCode::InUse, nullptr,
-                           fmt::format("{}: another job of this service is already compacting this image",
-                                       request.path)};
+      return CompactResult{
+          ReturnCode::InUse, nullptr,
+          fmt::format("{}: another job of this service is already compacting this image", request.path)};
     }
     if (queue_.size() >= options_.queue_limit) {
       return CompactResult{ReturnCode::NotAvailable, nullptr,

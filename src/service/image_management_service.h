@@ -36,7 +36,7 @@ struct ServiceOptions {
 };
 
 struct CompactRequest {
-  std::string path;  // absolute ("a fully qualified path", the reference says)
+  std::string path;                          // absolute ("a fully qualified path", the reference says)
   compact::Mode mode = compact::Mode::Full;  // a number became a Mode at the boundary (mode_from_number)
   compact::Action action = compact::Action::Compact;
   std::optional<std::string> output_path;  // compact into a new file, leaving `path` alone

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "image/open_image.h"
 #include "service/image_state.h"
+#include "image/open_image.h"
 
 #include <algorithm>
 

@@ -18,10 +18,10 @@ struct VirtualHardDiskState {
   uint64_t file_size = 0;
   bool in_use = false;  // another program, or a job of this service, has the image open for writing
   // The rest is known only when the image is not in use:
-  std::optional<uint64_t> min_internal_size;          // the file size compaction would reach (dry run)
+  std::optional<uint64_t> min_internal_size;  // the file size compaction would reach (dry run)
   std::optional<uint32_t> physical_sector_size;
-  std::optional<uint32_t> alignment;                  // 1: every data block starts on a 4 KiB boundary
-  std::optional<uint32_t> fragmentation_percentage;   // allocated blocks compaction would release or move
+  std::optional<uint32_t> alignment;                 // 1: every data block starts on a 4 KiB boundary
+  std::optional<uint32_t> fragmentation_percentage;  // allocated blocks compaction would release or move
 };
 
 struct Validation {

@@ -23,8 +23,7 @@ std::string_view to_string(JobState s) {
 }
 
 bool is_finished(JobState s) {
-  return s == JobState::Completed || s == JobState::Terminated || s == JobState::Killed ||
-         s == JobState::Exception;
+  return s == JobState::Completed || s == JobState::Terminated || s == JobState::Killed || s == JobState::Exception;
 }
 
 Job::Job(std::string instance_id, std::string path, compact::Mode mode, compact::Action action,
@@ -45,8 +44,8 @@ JobStatus Job::status() const {
   std::lock_guard lock(mu_);
   JobStatus copy = status_;
   if (!is_finished(copy.state) && copy.start_time) {
-    copy.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                         steady_start_);
+    copy.elapsed =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - steady_start_);
   }
   return copy;
 }
@@ -79,8 +78,8 @@ void Job::set_state_locked(JobState s) {
   if (is_finished(s)) {
     status_.cancellable = false;
     if (status_.start_time) {
-      status_.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                              steady_start_);
+      status_.elapsed =
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - steady_start_);
     }
   }
 }
@@ -96,10 +95,12 @@ void Job::notify(std::unique_lock<std::mutex>& lock) {
 
 ReturnCode Job::request_state_change(uint16_t requested) {
   switch (requested) {
-    case 2: case 3: case 4: case 5: case 6:
-      return request_state_change(static_cast<RequestedState>(requested));
-    default:
-      return ReturnCode::InvalidParameter;
+    case 2:
+    case 3:
+    case 4:
+    case 5:
+    case 6: return request_state_change(static_cast<RequestedState>(requested));
+    default: return ReturnCode::InvalidParameter;
   }
 }
 

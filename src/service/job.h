@@ -86,7 +86,7 @@ class Job {
   bool terminate_requested() const { return terminate_requested_.load(std::memory_order_relaxed); }
 
   // Called by the worker that runs the job.
-  bool begin();  // New -> Starting; false if the job was terminated while queued
+  bool begin();                                  // New -> Starting; false if the job was terminated while queued
   void progress(uint64_t done, uint64_t total);  // Starting/Running: moves PercentComplete forward only
   void finish(const Result<compact::Report>& result);
 

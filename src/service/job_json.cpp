@@ -32,16 +32,15 @@ std::string cim_interval(milliseconds d) {
 std::optional<Clock::time_point> parse_cim_datetime(const std::string& text) {
   std::tm tm{};
   long micro = 0;
-  if (text.size() != 25 ||
-      std::sscanf(text.c_str(), "%4d%2d%2d%2d%2d%2d.%6ld", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                  &tm.tm_min, &tm.tm_sec, &micro) != 7) {
+  if (text.size() != 25 || std::sscanf(text.c_str(), "%4d%2d%2d%2d%2d%2d.%6ld", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                                       &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &micro) != 7) {
     return std::nullopt;
   }
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
   std::time_t secs = timegm(&tm);
-  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(secs) +
-                                                                       std::chrono::microseconds(micro)));
+  return Clock::time_point(
+      std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(secs) + std::chrono::microseconds(micro)));
 }
 
 std::optional<milliseconds> parse_cim_interval(const std::string& text) {

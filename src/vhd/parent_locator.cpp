@@ -53,8 +53,7 @@ static std::string percent_decode(std::string_view s) {
   return out;
 }
 
-std::optional<std::string> host_path_for(uint32_t platform_code, std::string_view text,
-                                         const std::string& child_dir) {
+std::optional<std::string> host_path_for(uint32_t platform_code, std::string_view text, const std::string& child_dir) {
   if (text.empty()) return std::nullopt;
   if (platform_code == kPlatformMacX) {
     // file://localhost/path or file:///path

@@ -23,8 +23,7 @@ std::optional<std::string> decode_locator_text(uint32_t platform_code, std::span
 // The host path a locator text names, or nullopt when it cannot name a file on this host (for example a
 // drive-letter path such as C:\images\parent.vhd). Relative Windows paths (".\\parent.vhd",
 // "..\\base\\parent.vhd") are resolved against child_dir with backslashes read as separators.
-std::optional<std::string> host_path_for(uint32_t platform_code, std::string_view text,
-                                         const std::string& child_dir);
+std::optional<std::string> host_path_for(uint32_t platform_code, std::string_view text, const std::string& child_dir);
 
 // What our writer records: the relative form ".\\name.vhd" (backslashes, as Windows writes it) of
 // parent_path as seen from the folder of child_path. Both paths absolute.

@@ -19,8 +19,8 @@ constexpr uint32_t kCreatorVersion = 0x00000001;
 constexpr std::array<char, 4> kCreatorHostOs{'W', 'i', '2', 'k'};
 
 static uint32_t vhd_now() {
-  auto unix_now = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch()).count();
+  auto unix_now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   return static_cast<uint32_t>(static_cast<uint64_t>(unix_now) - kVhdEpoch);
 }
 
@@ -152,8 +152,7 @@ Result<std::unique_ptr<Image>> create(io::Env& env, const std::string& path, con
     case disk::DiskType::Differencing: {
       if (params.parent_path.empty())
         return fail(ReturnCode::InvalidParameter, path, "a differencing disk needs a parent");
-      std::error_code ec;
-      parent_abs = fs::absolute(params.parent_path, ec).lexically_normal().string();
+      VHDKIT_ASSIGN(parent_abs, env.absolute(params.parent_path));
       VHDKIT_ASSIGN(auto parent_file, env.open(parent_abs, io::Access::ReadOnly));
       VHDKIT_ASSIGN(auto parent, Image::open(env, std::move(parent_file), disk::OpenOptions{}));
       if (!params.block_size && parent->block_size()) block_size = parent->block_size();
@@ -165,7 +164,7 @@ Result<std::unique_ptr<Image>> create(io::Env& env, const std::string& path, con
       std::u16string name = utf8_to_utf16(parent_abs);
       if (name.size() > kParentNameBytes / 2) name = utf8_to_utf16(fs::path(parent_abs).filename().string());
       h.parent_unicode_name = name.substr(0, kParentNameBytes / 2);
-      std::string child_abs = fs::absolute(path, ec).lexically_normal().string();
+      VHDKIT_ASSIGN(std::string child_abs, env.absolute(path));
       add_locator(plan, 0, kPlatformW2ku, parent_abs);
       add_locator(plan, 1, kPlatformW2ru, windows_relative_path(child_abs, parent_abs));
       break;

@@ -189,17 +189,15 @@ SizeSource size_source(const Footer& f) {
   if (f.geometry == kMaxGeometry) return SizeSource::CurrentSize;
   // Creators that size their disks by Current Size (qemu's list): Hyper-V/Windows, qemu with
   // force_size, Disk2vhd, XenConverter, XenServer ("tap" NUL-padded). Note "d2v\0" is not "d2v ".
-  static constexpr std::array<std::array<char, 4>, 5> kCurrentSizeCreators{{
-      {'w', 'i', 'n', ' '}, {'q', 'e', 'm', '2'}, {'d', '2', 'v', ' '}, {'C', 'T', 'X', 'S'},
-      {'t', 'a', 'p', '\0'}}};
+  static constexpr std::array<std::array<char, 4>, 5> kCurrentSizeCreators{
+      {{'w', 'i', 'n', ' '}, {'q', 'e', 'm', '2'}, {'d', '2', 'v', ' '}, {'C', 'T', 'X', 'S'}, {'t', 'a', 'p', '\0'}}};
   for (const auto& c : kCurrentSizeCreators)
     if (c == f.creator_app) return SizeSource::CurrentSize;
   return SizeSource::Geometry;
 }
 
 uint64_t virtual_size_of(const Footer& f) {
-  uint64_t sectors = size_source(f) == SizeSource::CurrentSize ? f.current_size / kSectorSize
-                                                               : f.geometry.sectors();
+  uint64_t sectors = size_source(f) == SizeSource::CurrentSize ? f.current_size / kSectorSize : f.geometry.sectors();
   return sectors * kSectorSize;
 }
 

@@ -26,7 +26,7 @@ inline constexpr uint64_t kSectorSize = 512;
 inline constexpr size_t kFooterSize = 512;
 inline constexpr size_t kDynamicHeaderSize = 1024;
 inline constexpr size_t kParentLocatorCount = 8;
-inline constexpr size_t kParentNameBytes = 512;     // 256 UTF-16 code units
+inline constexpr size_t kParentNameBytes = 512;       // 256 UTF-16 code units
 inline constexpr uint32_t kUnallocated = 0xFFFFFFFF;  // BAT entry of a block with no storage
 inline constexpr uint64_t kNoOffset = ~uint64_t{0};   // "Data Offset" of a fixed disk / dynamic header
 inline constexpr uint32_t kFormatVersion = 0x00010000;
@@ -65,22 +65,22 @@ Geometry geometry_for(uint64_t total_sectors);
 
 // Hard disk footer, 512 bytes (the spec's "Hard Disk Footer Format").
 struct Footer {
-  std::array<char, 8> cookie{};          // 0   Cookie: "conectix"
-  uint32_t features = 0;                 // 8   Features (bit 0 temporary, bit 1 reserved = 1)
-  uint32_t format_version = 0;           // 12  File Format Version: 0x00010000
-  uint64_t data_offset = 0;              // 16  Data Offset: the dynamic header; all ones when fixed
-  uint32_t timestamp = 0;                // 24  Time Stamp: seconds since 2000-01-01 UTC
-  std::array<char, 4> creator_app{};     // 28  Creator Application ("vpc ", "win ", "qemu", ...)
-  uint32_t creator_version = 0;          // 32  Creator Version (major << 16 | minor)
+  std::array<char, 8> cookie{};           // 0   Cookie: "conectix"
+  uint32_t features = 0;                  // 8   Features (bit 0 temporary, bit 1 reserved = 1)
+  uint32_t format_version = 0;            // 12  File Format Version: 0x00010000
+  uint64_t data_offset = 0;               // 16  Data Offset: the dynamic header; all ones when fixed
+  uint32_t timestamp = 0;                 // 24  Time Stamp: seconds since 2000-01-01 UTC
+  std::array<char, 4> creator_app{};      // 28  Creator Application ("vpc ", "win ", "qemu", ...)
+  uint32_t creator_version = 0;           // 32  Creator Version (major << 16 | minor)
   std::array<char, 4> creator_host_os{};  // 36 Creator Host OS ("Wi2k", "Mac ")
-  uint64_t original_size = 0;            // 40  Original Size (bytes)
-  uint64_t current_size = 0;             // 48  Current Size (bytes)
-  Geometry geometry;                     // 56  Disk Geometry
-  uint32_t disk_type = 0;                // 60  Disk Type
-  uint32_t checksum = 0;                 // 64  Checksum
-  Guid unique_id;                        // 68  Unique Id
-  uint8_t saved_state = 0;               // 84  Saved State
-                                         // 85  Reserved (427 bytes of zeros)
+  uint64_t original_size = 0;             // 40  Original Size (bytes)
+  uint64_t current_size = 0;              // 48  Current Size (bytes)
+  Geometry geometry;                      // 56  Disk Geometry
+  uint32_t disk_type = 0;                 // 60  Disk Type
+  uint32_t checksum = 0;                  // 64  Checksum
+  Guid unique_id;                         // 68  Unique Id
+  uint8_t saved_state = 0;                // 84  Saved State
+                                          // 85  Reserved (427 bytes of zeros)
 };
 
 // One "Parent Locator Entry", 24 bytes, eight of them in the dynamic header.
@@ -104,19 +104,19 @@ inline constexpr uint32_t kPlatformMac = fourcc("Mac ");   // Mac OS alias blob
 
 // Dynamic disk header, 1024 bytes (the spec's "Dynamic Disk Header Format").
 struct DynamicHeader {
-  std::array<char, 8> cookie{};         // 0    Cookie: "cxsparse"
-  uint64_t data_offset = 0;             // 8    Data Offset: unused, all ones
-  uint64_t table_offset = 0;            // 16   Table Offset: file offset of the BAT
-  uint32_t header_version = 0;          // 24   Header Version: 0x00010000
-  uint32_t max_table_entries = 0;       // 28   Max Table Entries
-  uint32_t block_size = 0;              // 32   Block Size (bytes; data only, bitmap excluded)
-  uint32_t checksum = 0;                // 36   Checksum
-  Guid parent_unique_id;                // 40   Parent Unique ID
-  uint32_t parent_timestamp = 0;        // 56   Parent Time Stamp
-  uint32_t reserved = 0;                // 60   Reserved
-  std::u16string parent_unicode_name;   // 64   Parent Unicode Name (512 bytes, UTF-16BE, NUL-padded)
+  std::array<char, 8> cookie{};        // 0    Cookie: "cxsparse"
+  uint64_t data_offset = 0;            // 8    Data Offset: unused, all ones
+  uint64_t table_offset = 0;           // 16   Table Offset: file offset of the BAT
+  uint32_t header_version = 0;         // 24   Header Version: 0x00010000
+  uint32_t max_table_entries = 0;      // 28   Max Table Entries
+  uint32_t block_size = 0;             // 32   Block Size (bytes; data only, bitmap excluded)
+  uint32_t checksum = 0;               // 36   Checksum
+  Guid parent_unique_id;               // 40   Parent Unique ID
+  uint32_t parent_timestamp = 0;       // 56   Parent Time Stamp
+  uint32_t reserved = 0;               // 60   Reserved
+  std::u16string parent_unicode_name;  // 64   Parent Unicode Name (512 bytes, UTF-16BE, NUL-padded)
   std::array<ParentLocator, kParentLocatorCount> locators{};  // 576  Parent Locator Entries (8 x 24)
-                                        // 768  Reserved (256 bytes of zeros)
+                                                              // 768  Reserved (256 bytes of zeros)
 };
 
 inline constexpr size_t kFooterChecksumOffset = 64;
@@ -149,6 +149,8 @@ SizeSource size_source(const Footer& f);
 uint64_t virtual_size_of(const Footer& f);
 
 // Bytes of a block's sector bitmap: one bit per sector, padded to whole sectors.
-constexpr uint64_t bitmap_bytes(uint64_t block_size) { return round_up(div_round_up(block_size / kSectorSize, 8), kSectorSize); }
+constexpr uint64_t bitmap_bytes(uint64_t block_size) {
+  return round_up(div_round_up(block_size / kSectorSize, 8), kSectorSize);
+}
 
 }  // namespace vhdkit::vhd

@@ -66,8 +66,8 @@ uint64_t Image::data_area_start() const {
 }
 
 uint64_t Image::blocks_allocated() const {
-  return static_cast<uint64_t>(std::count_if(meta_.bat.begin(), meta_.bat.end(),
-                                             [](uint32_t e) { return e != kUnallocated; }));
+  return static_cast<uint64_t>(
+      std::count_if(meta_.bat.begin(), meta_.bat.end(), [](uint32_t e) { return e != kUnallocated; }));
 }
 
 Status Image::check_range(uint64_t offset, uint64_t length) const {
@@ -105,8 +105,8 @@ Result<Bytes> Image::read_bitmap(uint64_t block) {
 Status Image::read_from_parent(uint64_t offset, std::span<std::byte> buf) {
   if (!parent_)
     return fail(ReturnCode::FileNotFound, path(),
-                fmt::format("bytes {}+{} are stored in the parent disk, which is not available: {}", offset,
-                            buf.size(), parent_problem_.value_or("no parent")));
+                fmt::format("bytes {}+{} are stored in the parent disk, which is not available: {}", offset, buf.size(),
+                            parent_problem_.value_or("no parent")));
   // A parent smaller than its child (not allowed by the spec, but seen) reads as zeros past its end.
   uint64_t psize = parent_->virtual_size();
   uint64_t n = offset >= psize ? 0 : std::min<uint64_t>(buf.size(), psize - offset);
@@ -136,8 +136,10 @@ Status Image::read_in_block(uint64_t block, uint64_t in_block, std::span<std::by
     uint64_t from = std::max(s * kSectorSize, in_block);
     uint64_t to = std::min(e * kSectorSize, in_block + buf.size());
     auto part = buf.subspan(from - in_block, to - from);
-    if (present) VHDKIT_TRY(file_->read_at(data_offset(block) + from, part));
-    else VHDKIT_TRY(absent(block * block_size() + from, part));
+    if (present)
+      VHDKIT_TRY(file_->read_at(data_offset(block) + from, part));
+    else
+      VHDKIT_TRY(absent(block * block_size() + from, part));
     s = e;
   }
   return ok();

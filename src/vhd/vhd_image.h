@@ -55,8 +55,8 @@ class Image final : public disk::VirtualDisk {
 
   // Block geometry (dynamic and differencing disks; 0 for fixed).
   uint32_t block_size() const { return meta_.header ? meta_.header->block_size : 0; }
-  uint64_t bitmap_size() const { return meta_.bitmap_size; }       // bytes before each block's data
-  uint64_t block_count() const { return meta_.block_count; }       // blocks the virtual size spans
+  uint64_t bitmap_size() const { return meta_.bitmap_size; }              // bytes before each block's data
+  uint64_t block_count() const { return meta_.block_count; }              // blocks the virtual size spans
   uint64_t block_stride() const { return bitmap_size() + block_size(); }  // file bytes per block
   // BAT entries as stored (sector number of the block's bitmap, or kUnallocated), all Max Table Entries.
   const std::vector<uint32_t>& bat() const { return meta_.bat; }
@@ -108,7 +108,7 @@ class Image final : public disk::VirtualDisk {
   std::unique_ptr<Image> parent_;
   std::string parent_path_;  // as resolved (or as recorded when not found)
   std::optional<std::string> parent_problem_;
-  Problems open_problems_;   // warnings found while opening (errors would have failed the open)
+  Problems open_problems_;  // warnings found while opening (errors would have failed the open)
   uint64_t bitmap_cache_block_ = ~uint64_t{0};
   Bytes bitmap_cache_;
 };

@@ -11,12 +11,8 @@ namespace vhdkit::vhd {
 namespace {
 
 // offset + length <= limit, without overflow.
-bool fits(uint64_t offset, uint64_t length, uint64_t limit) {
-  return offset <= limit && length <= limit - offset;
-}
-bool overlaps(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len) {
-  return a < b + b_len && b < a + a_len;
-}
+bool fits(uint64_t offset, uint64_t length, uint64_t limit) { return offset <= limit && length <= limit - offset; }
+bool overlaps(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len) { return a < b + b_len && b < a + a_len; }
 
 std::string hex(uint64_t v) { return fmt::format("0x{:x}", v); }
 
@@ -51,11 +47,12 @@ class Reader {
 
   Result<Metadata> finish() {
     if (!p_.errors.empty() && m_.footer_from_copy)
-      p_.errors.insert(p_.errors.begin(),
-                       fmt::format("the footer at the end of the file is missing (its last 512 bytes at offset {} do "
-                                   "not start with the cookie \"conectix\"; the copy at offset 0 was read instead): the file is "
-                                   "truncated or its end was overwritten",
-                                   m_.file_size - kFooterSize));
+      p_.errors.insert(
+          p_.errors.begin(),
+          fmt::format("the footer at the end of the file is missing (its last 512 bytes at offset {} do "
+                      "not start with the cookie \"conectix\"; the copy at offset 0 was read instead): the file is "
+                      "truncated or its end was overwritten",
+                      m_.file_size - kFooterSize));
     if (!p_.errors.empty()) return fail(kCorrupt, file_.path(), summarize(p_.errors));
     return std::move(m_);
   }
@@ -91,21 +88,23 @@ class Reader {
         m_.footer_raw = head;
         m_.footer_offset = size;
         m_.footer_from_copy = true;
-        warn(fmt::format("the last 512 bytes (at offset {}) are not a footer: the footer is missing or followed by "
-                         "other bytes; the footer copy at offset 0 is used instead (as qemu does)",
-                         size - kFooterSize));
-        m_.write_refusal = "the footer at the end of the file is missing or followed by other bytes (only the copy "
-                           "at offset 0 is readable), so where the file's data ends is not known: repair it with "
-                           "qemu-img convert before compacting";
+        warn(
+            fmt::format("the last 512 bytes (at offset {}) are not a footer: the footer is missing or followed by "
+                        "other bytes; the footer copy at offset 0 is used instead (as qemu does)",
+                        size - kFooterSize));
+        m_.write_refusal =
+            "the footer at the end of the file is missing or followed by other bytes (only the copy "
+            "at offset 0 is readable), so where the file's data ends is not known: repair it with "
+            "qemu-img convert before compacting";
         return true;
       }
     }
     if (is_footer_cookie(head))
-      error(fmt::format(
-          "the footer at the end of the file is missing (its last 512 bytes at offset {} do not start "
-          "with the cookie \"conectix\"; only the copy at offset 0 is there): the file is truncated or "
-          "its end was overwritten",
-          size - kFooterSize));
+      error(
+          fmt::format("the footer at the end of the file is missing (its last 512 bytes at offset {} do not start "
+                      "with the cookie \"conectix\"; only the copy at offset 0 is there): the file is truncated or "
+                      "its end was overwritten",
+                      size - kFooterSize));
     else
       error("no VHD footer: neither the last 512 bytes nor the first start with the cookie \"conectix\"");
     return false;
@@ -117,8 +116,10 @@ class Reader {
     const Footer& f = m_.footer;
     uint32_t want = vhd_checksum(raw, kFooterChecksumOffset);
     if (want != f.checksum) {
-      error(fmt::format("footer checksum is wrong: the footer stores {} but its bytes sum to {} (the "
-                        "footer is damaged)", hex(f.checksum), hex(want)));
+      error(
+          fmt::format("footer checksum is wrong: the footer stores {} but its bytes sum to {} (the "
+                      "footer is damaged)",
+                      hex(f.checksum), hex(want)));
       return false;
     }
     if (f.format_version >> 16 != 1)
@@ -126,18 +127,17 @@ class Reader {
     switch (static_cast<DiskTypeCode>(f.disk_type)) {
       case DiskTypeCode::Fixed:
       case DiskTypeCode::Dynamic:
-      case DiskTypeCode::Differencing:
-        m_.type = static_cast<DiskTypeCode>(f.disk_type);
-        break;
+      case DiskTypeCode::Differencing: m_.type = static_cast<DiskTypeCode>(f.disk_type); break;
       default:
         error(fmt::format("footer Disk Type is {}, not fixed (2), dynamic (3) or differencing (4)", f.disk_type));
         return false;
     }
     m_.virtual_size = virtual_size_of(f);
     if (m_.virtual_size > kMaxVirtualSize) {
-      error(fmt::format("the virtual size {} bytes ({} from the footer) is larger than the 2040 GiB a VHD "
-                        "can hold", m_.virtual_size,
-                        size_source(f) == SizeSource::CurrentSize ? "Current Size" : "CHS geometry"));
+      error(
+          fmt::format("the virtual size {} bytes ({} from the footer) is larger than the 2040 GiB a VHD "
+                      "can hold",
+                      m_.virtual_size, size_source(f) == SizeSource::CurrentSize ? "Current Size" : "CHS geometry"));
       return false;
     }
     if (f.current_size % kSectorSize != 0)
@@ -149,8 +149,10 @@ class Reader {
     if (m_.footer.data_offset != kNoOffset)
       warn(fmt::format("fixed disk footer Data Offset is {}, not all ones", hex(m_.footer.data_offset)));
     if (m_.footer_offset < m_.virtual_size)
-      error(fmt::format("the fixed disk holds {} bytes, but only {} bytes precede the footer: the file is "
-                        "truncated", m_.virtual_size, m_.footer_offset));
+      error(
+          fmt::format("the fixed disk holds {} bytes, but only {} bytes precede the footer: the file is "
+                      "truncated",
+                      m_.virtual_size, m_.footer_offset));
     else if (m_.footer_offset > m_.virtual_size)
       warn(fmt::format("{} bytes lie between the end of the fixed disk's data and its footer",
                        m_.footer_offset - m_.virtual_size));
@@ -159,8 +161,10 @@ class Reader {
   Result<bool> read_header() {
     uint64_t off = m_.footer.data_offset;
     if (off < kFooterSize || !fits(off, kDynamicHeaderSize, m_.footer_offset)) {
-      error(fmt::format("footer Data Offset {} does not point at a dynamic header inside the file (the "
-                        "footer is at {})", hex(off), hex(m_.footer_offset)));
+      error(
+          fmt::format("footer Data Offset {} does not point at a dynamic header inside the file (the "
+                      "footer is at {})",
+                      hex(off), hex(m_.footer_offset)));
       return false;
     }
     Bytes raw(kDynamicHeaderSize);
@@ -173,8 +177,10 @@ class Reader {
     DynamicHeader h = decode_dynamic_header(s);
     uint32_t want = vhd_checksum(s, kHeaderChecksumOffset);
     if (want != h.checksum) {
-      error(fmt::format("dynamic header checksum is wrong: the header stores {} but its bytes sum to {} "
-                        "(the header is damaged)", hex(h.checksum), hex(want)));
+      error(
+          fmt::format("dynamic header checksum is wrong: the header stores {} but its bytes sum to {} "
+                      "(the header is damaged)",
+                      hex(h.checksum), hex(want)));
       return false;
     }
     if (h.header_version != kFormatVersion)
@@ -194,22 +200,26 @@ class Reader {
       m_.block_count = div_round_up(m_.virtual_size, h.block_size);
       uint64_t most = div_round_up(kMaxVirtualSize, h.block_size);
       if (h.max_table_entries < m_.block_count) {
-        error(fmt::format("dynamic header Max Table Entries is {}, too few for a {}-byte disk of {}-byte "
-                          "blocks (it needs {})", h.max_table_entries, m_.virtual_size, h.block_size,
-                          m_.block_count));
+        error(
+            fmt::format("dynamic header Max Table Entries is {}, too few for a {}-byte disk of {}-byte "
+                        "blocks (it needs {})",
+                        h.max_table_entries, m_.virtual_size, h.block_size, m_.block_count));
         ok = false;
       } else if (h.max_table_entries > most) {
-        error(fmt::format("dynamic header Max Table Entries {} is absurd: {}-byte blocks need at most {} "
-                          "entries for the largest VHD", h.max_table_entries, h.block_size, most));
+        error(
+            fmt::format("dynamic header Max Table Entries {} is absurd: {}-byte blocks need at most {} "
+                        "entries for the largest VHD",
+                        h.max_table_entries, h.block_size, most));
         ok = false;
       } else if (h.max_table_entries > kQemuMaxTableEntries) {
-        error(fmt::format("dynamic header Max Table Entries {} is larger than the {} qemu accepts",
-                          h.max_table_entries, kQemuMaxTableEntries));
+        error(fmt::format("dynamic header Max Table Entries {} is larger than the {} qemu accepts", h.max_table_entries,
+                          kQemuMaxTableEntries));
         ok = false;
       } else if (h.max_table_entries > kMaxReadTableEntries) {
-        error(fmt::format("dynamic header Max Table Entries {} ({}-byte blocks) is more than the {} entries vhdkit "
-                          "holds in memory; convert the image to larger blocks with qemu-img",
-                          h.max_table_entries, h.block_size, kMaxReadTableEntries));
+        error(
+            fmt::format("dynamic header Max Table Entries {} ({}-byte blocks) is more than the {} entries vhdkit "
+                        "holds in memory; convert the image to larger blocks with qemu-img",
+                        h.max_table_entries, h.block_size, kMaxReadTableEntries));
         ok = false;
       }
     }
@@ -228,11 +238,13 @@ class Reader {
     else if (vhd_checksum(copy, kFooterChecksumOffset) != load_be<uint32_t>(copy.data() + kFooterChecksumOffset))
       warn("the footer copy at offset 0 has a wrong checksum");
     else if (copy != m_.footer_raw) {
-      warn("the footer copy at offset 0 differs from the footer at the end of the file; vhdkit reads the end "
-           "footer, qemu reads the copy");
-      m_.write_refusal = "the footer copy at offset 0 differs from the footer at the end of the file (qemu reads "
-                         "the copy, vhdkit the end footer): which one describes the disk is ambiguous, so the file "
-                         "is not changed; make them agree first (qemu-img convert)";
+      warn(
+          "the footer copy at offset 0 differs from the footer at the end of the file; vhdkit reads the end "
+          "footer, qemu reads the copy");
+      m_.write_refusal =
+          "the footer copy at offset 0 differs from the footer at the end of the file (qemu reads "
+          "the copy, vhdkit the end footer): which one describes the disk is ambiguous, so the file "
+          "is not changed; make them agree first (qemu-img convert)";
     }
     return ok();
   }
@@ -241,9 +253,10 @@ class Reader {
     const DynamicHeader& h = *m_.header;
     uint64_t bytes = round_up(uint64_t{h.max_table_entries} * 4, kSectorSize);
     if (!fits(h.table_offset, bytes, m_.footer_offset)) {
-      error(fmt::format("the BAT at offset {} ({} entries, {} bytes) runs past the end of the file's "
-                        "metadata (the footer is at {})", hex(h.table_offset), h.max_table_entries, bytes,
-                        hex(m_.footer_offset)));
+      error(
+          fmt::format("the BAT at offset {} ({} entries, {} bytes) runs past the end of the file's "
+                      "metadata (the footer is at {})",
+                      hex(h.table_offset), h.max_table_entries, bytes, hex(m_.footer_offset)));
       return false;
     }
     // Read in pieces: the table is held once, as entries.
@@ -283,12 +296,12 @@ class Reader {
       // The spec counts Platform Data Space in sectors; Windows writes bytes. Accept either reading.
       uint64_t space_bytes = std::max<uint64_t>(l.platform_data_space, uint64_t{l.platform_data_space} * kSectorSize);
       if (l.platform_data_length > space_bytes)
-        warn(fmt::format("{} holds {} bytes but reserves only {}", name, l.platform_data_length,
-                         l.platform_data_space));
+        warn(
+            fmt::format("{} holds {} bytes but reserves only {}", name, l.platform_data_length, l.platform_data_space));
       m_.regions.push_back({l.platform_data_offset, round_up(l.platform_data_length, kSectorSize), name});
       if (l.platform_data_length > kMaxLocatorDataLength) {
-        error(fmt::format("{} claims {} bytes of path; a locator holds at most {} bytes", name,
-                          l.platform_data_length, kMaxLocatorDataLength));
+        error(fmt::format("{} claims {} bytes of path; a locator holds at most {} bytes", name, l.platform_data_length,
+                          kMaxLocatorDataLength));
         continue;
       }
       Bytes data(l.platform_data_length);
@@ -309,8 +322,9 @@ class Reader {
       m_.locators.push_back({i, l.platform_code, *text});
     }
     if (differencing && m_.locators.empty())
-      warn("the differencing disk has no usable parent locator; its parent is looked for by the name in "
-           "the dynamic header");
+      warn(
+          "the differencing disk has no usable parent locator; its parent is looked for by the name in "
+          "the dynamic header");
     return ok();
   }
 
@@ -343,17 +357,22 @@ class Reader {
       if (m_.bat[i] == kUnallocated) continue;
       uint64_t start = uint64_t{m_.bat[i]} * kSectorSize;
       if (!fits(start, block_bytes, m_.footer_offset)) {
-        block_error([&] { return fmt::format("BAT entry {} points past the end of the file: its block spans offsets {}-{} "
-                                "but the footer is at {} (the file may be truncated)",
-                                i, hex(start), hex(start + block_bytes), hex(m_.footer_offset)); });
+        block_error([&] {
+          return fmt::format(
+              "BAT entry {} points past the end of the file: its block spans offsets {}-{} "
+              "but the footer is at {} (the file may be truncated)",
+              i, hex(start), hex(start + block_bytes), hex(m_.footer_offset));
+        });
         continue;
       }
       if (i >= m_.block_count && beyond++ == 0) first_beyond = i;
       bool in_region = false;
       for (const Region& r : m_.regions)
         if (overlaps(start, block_bytes, r.offset, r.length)) {
-          block_error([&] { return fmt::format("BAT entry {} points into {}: its block at offset {} overlaps it", i, r.name,
-                                  hex(start)); });
+          block_error([&] {
+            return fmt::format("BAT entry {} points into {}: its block at offset {} overlaps it", i, r.name,
+                               hex(start));
+          });
           in_region = true;
           break;
         }
@@ -367,9 +386,12 @@ class Reader {
       uint64_t prev = uint64_t{starts[k - 1].first} * kSectorSize, cur = uint64_t{starts[k].first} * kSectorSize;
       size_t pi = starts[k - 1].second, ci = starts[k].second;
       if (cur < prev + block_bytes)
-        block_error([&] { return fmt::format("BAT entries {} and {} overlap: their blocks start at offsets {} and {}, "
-                                "less than a block ({} bytes with its bitmap) apart",
-                                std::min(pi, ci), std::max(pi, ci), hex(prev), hex(cur), block_bytes); });
+        block_error([&] {
+          return fmt::format(
+              "BAT entries {} and {} overlap: their blocks start at offsets {} and {}, "
+              "less than a block ({} bytes with its bitmap) apart",
+              std::min(pi, ci), std::max(pi, ci), hex(prev), hex(cur), block_bytes);
+        });
     }
     if (suppressed) error(fmt::format("and {} more BAT problems", suppressed));
     if (beyond == 1)

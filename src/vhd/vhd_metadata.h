@@ -26,9 +26,9 @@ struct Region {
 
 // A decoded parent locator entry of a differencing disk.
 struct LocatorText {
-  size_t index = 0;          // 0..7 in the header
+  size_t index = 0;  // 0..7 in the header
   uint32_t platform_code = 0;
-  std::string text;          // UTF-8
+  std::string text;  // UTF-8
 };
 
 // Problems found, as sentences naming the structure. Errors make the image unusable; warnings do not.
@@ -39,9 +39,9 @@ struct Problems {
 
 struct Metadata {
   uint64_t file_size = 0;
-  Footer footer;              // the footer at the end of the file (authoritative)
-  Bytes footer_raw;           // its 512 bytes as read (reserved bytes kept when it is moved)
-  uint64_t footer_offset = 0;  // where it starts: file_size - 512 (file_size - 511 for pre-2004 images)
+  Footer footer;                  // the footer at the end of the file (authoritative)
+  Bytes footer_raw;               // its 512 bytes as read (reserved bytes kept when it is moved)
+  uint64_t footer_offset = 0;     // where it starts: file_size - 512 (file_size - 511 for pre-2004 images)
   bool footer_from_copy = false;  // no footer at the end: the copy at offset 0 was read (footer_offset = file size)
   std::string write_refusal;      // non-empty: why this file must not be written (read-only use is fine)
   DiskTypeCode type = DiskTypeCode::None;
@@ -49,9 +49,9 @@ struct Metadata {
 
   // Dynamic and differencing disks only:
   std::optional<DynamicHeader> header;
-  std::vector<uint32_t> bat;  // Max Table Entries entries, as stored
-  uint64_t block_count = 0;   // BAT entries the virtual size uses (<= bat.size())
-  uint64_t bitmap_size = 0;   // bytes of each block's sector bitmap
+  std::vector<uint32_t> bat;          // Max Table Entries entries, as stored
+  uint64_t block_count = 0;           // BAT entries the virtual size uses (<= bat.size())
+  uint64_t bitmap_size = 0;           // bytes of each block's sector bitmap
   std::vector<Region> regions;        // metadata extents, in file order
   std::vector<LocatorText> locators;  // differencing disks: readable parent locators
 };

@@ -78,9 +78,10 @@ Status Image::open_parent(io::Env& env, const disk::OpenOptions& options, Chain&
   link.mismatch = [&](disk::VirtualDisk& parent, const std::string& parent_path) -> std::optional<std::string> {
     const Guid& actual = static_cast<Image&>(parent).footer().unique_id;
     if (actual == expected) return std::nullopt;
-    return fmt::format("the parent {} has Unique Id {}, but this differencing disk expects {}: the parent was "
-                       "replaced or changed",
-                       parent_path, actual.to_string_be(), expected.to_string_be());
+    return fmt::format(
+        "the parent {} has Unique Id {}, but this differencing disk expects {}: the parent was "
+        "replaced or changed",
+        parent_path, actual.to_string_be(), expected.to_string_be());
   };
   VHDKIT_ASSIGN(disk::ResolvedParent resolved, disk::resolve_parent(env, path(), link, options.parents, chain));
   parent_path_ = resolved.path;

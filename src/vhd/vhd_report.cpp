@@ -50,7 +50,8 @@ disk::DiskInfo Image::info() const {
     d.emplace_back("parent timestamp", vhd_time(h.parent_timestamp));
     d.emplace_back("parent name", utf16_to_utf8(h.parent_unicode_name));
     for (const LocatorText& l : meta_.locators)
-      d.emplace_back(fmt::format("parent locator {}", l.index), fmt::format("{} {}", fourcc_text(l.platform_code), l.text));
+      d.emplace_back(fmt::format("parent locator {}", l.index),
+                     fmt::format("{} {}", fourcc_text(l.platform_code), l.text));
     if (parent_problem_) d.emplace_back("parent problem", *parent_problem_);
   }
   return i;
@@ -97,8 +98,10 @@ Status Image::map_range(uint64_t start, uint64_t length, int depth, std::vector<
     uint64_t n = std::min(end, (block + 1) * bs) - pos;
     uint64_t in_block = pos - block * bs;
     if (!is_allocated(block)) {
-      if (meta_.type == DiskTypeCode::Differencing) VHDKIT_TRY(from_parent(pos, n));
-      else append(out, {pos, n, depth, true, true, false, std::nullopt});
+      if (meta_.type == DiskTypeCode::Differencing)
+        VHDKIT_TRY(from_parent(pos, n));
+      else
+        append(out, {pos, n, depth, true, true, false, std::nullopt});
     } else if (meta_.type == DiskTypeCode::Dynamic) {
       // qemu's vpc driver reports an allocated block as data whatever its bitmap says.
       data(pos, n, data_offset(block) + in_block);
@@ -110,8 +113,10 @@ Status Image::map_range(uint64_t start, uint64_t length, int depth, std::vector<
         uint64_t e = s + 1;
         while (e < last && sector_present(*bitmap, e) == present) ++e;
         uint64_t from = std::max(s * kSectorSize, in_block), to = std::min(e * kSectorSize, in_block + n);
-        if (present) data(block * bs + from, to - from, data_offset(block) + from);
-        else VHDKIT_TRY(from_parent(block * bs + from, to - from));
+        if (present)
+          data(block * bs + from, to - from, data_offset(block) + from);
+        else
+          VHDKIT_TRY(from_parent(block * bs + from, to - from));
         s = e;
       }
     }
@@ -139,9 +144,10 @@ std::vector<std::string> Image::check() {
   if (!parent_) return found;
   const DynamicHeader& h = *meta_.header;
   if (h.parent_timestamp != parent_->footer().timestamp)
-    found.push_back(fmt::format("the dynamic header's Parent Time Stamp {} differs from the parent's footer "
-                                "Time Stamp {} (the parent may have been modified)",
-                                vhd_time(h.parent_timestamp), vhd_time(parent_->footer().timestamp)));
+    found.push_back(
+        fmt::format("the dynamic header's Parent Time Stamp {} differs from the parent's footer "
+                    "Time Stamp {} (the parent may have been modified)",
+                    vhd_time(h.parent_timestamp), vhd_time(parent_->footer().timestamp)));
   if (parent_->virtual_size() != meta_.virtual_size)
     found.push_back(fmt::format("the parent {} is {} bytes but this differencing disk is {} bytes", parent_path_,
                                 parent_->virtual_size(), meta_.virtual_size));

@@ -21,8 +21,8 @@ BatGeometry BatGeometry::make(uint64_t virtual_size, uint32_t block_size, uint32
   g.bitmap_blocks = div_round_up(g.payload_blocks, g.chunk_ratio);
   // 2.5.1: a differencing disk needs every sector bitmap entry; otherwise the BAT may end after the last
   // payload entry.
-  g.total_entries = differencing ? g.bitmap_blocks * (g.chunk_ratio + 1)
-                                 : g.payload_blocks + (g.payload_blocks - 1) / g.chunk_ratio;
+  g.total_entries =
+      differencing ? g.bitmap_blocks * (g.chunk_ratio + 1) : g.payload_blocks + (g.payload_blocks - 1) / g.chunk_ratio;
   return g;
 }
 
@@ -32,8 +32,10 @@ std::vector<std::string> bat_problems(const BatGeometry& g, std::span<const uint
   std::vector<std::string> problems;
   uint64_t more = 0;
   auto add_problem = [&](std::string s) {
-    if (problems.size() < kShown) problems.push_back(std::move(s));
-    else ++more;
+    if (problems.size() < kShown)
+      problems.push_back(std::move(s));
+    else
+      ++more;
   };
   struct Used {
     uint64_t offset, length;
@@ -58,9 +60,10 @@ std::vector<std::string> bat_problems(const BatGeometry& g, std::span<const uint
       return;
     }
     if (!fits_within(offset, length, layout.file_size)) {
-      add_problem(fmt::format("BAT entry {} points past the end of the file ({} block of {} bytes at offset {}, "
-                                     "the file is {} bytes)",
-                                     index, kind, length, offset, layout.file_size));
+      add_problem(
+          fmt::format("BAT entry {} points past the end of the file ({} block of {} bytes at offset {}, "
+                      "the file is {} bytes)",
+                      index, kind, length, offset, layout.file_size));
       return;
     }
     used.push_back({offset, length, index, kind});
@@ -75,15 +78,16 @@ std::vector<std::string> bat_problems(const BatGeometry& g, std::span<const uint
       if (index >= bat.size()) break;
       uint8_t state = bat_state(bat[index]);
       if (!is_known_payload_state(state)) {
-        add_problem(fmt::format("BAT entry {} (payload block {}) has the reserved state value {}", index, block,
-                                       state));
+        add_problem(
+            fmt::format("BAT entry {} (payload block {}) has the reserved state value {}", index, block, state));
         continue;
       }
       if (state == static_cast<uint8_t>(PayloadState::PartiallyPresent)) {
         if (!g.differencing) {
-          add_problem(fmt::format("BAT entry {} (payload block {}) is PARTIALLY_PRESENT in a disk without a "
-                                         "parent",
-                                         index, block));
+          add_problem(
+              fmt::format("BAT entry {} (payload block {}) is PARTIALLY_PRESENT in a disk without a "
+                          "parent",
+                          index, block));
           continue;
         }
         needs_bitmap = true;
@@ -101,12 +105,13 @@ std::vector<std::string> bat_problems(const BatGeometry& g, std::span<const uint
     if (bstate == static_cast<uint8_t>(BitmapState::Present)) {
       place(bindex, bat_file_offset(bat[bindex]), kSectorBitmapBlockSize, "sector bitmap");
     } else if (bstate != static_cast<uint8_t>(BitmapState::NotPresent)) {
-      add_problem(fmt::format("BAT entry {} (sector bitmap of chunk {}) has the invalid state value {}", bindex,
-                                     chunk, bstate));
+      add_problem(fmt::format("BAT entry {} (sector bitmap of chunk {}) has the invalid state value {}", bindex, chunk,
+                              bstate));
     } else if (needs_bitmap) {
-      add_problem(fmt::format("BAT entry {} (sector bitmap of chunk {}) is NOT_PRESENT, but the chunk has "
-                                     "PARTIALLY_PRESENT blocks",
-                                     bindex, chunk));
+      add_problem(
+          fmt::format("BAT entry {} (sector bitmap of chunk {}) is NOT_PRESENT, but the chunk has "
+                      "PARTIALLY_PRESENT blocks",
+                      bindex, chunk));
     }
   }
 
@@ -120,9 +125,9 @@ std::vector<std::string> bat_problems(const BatGeometry& g, std::span<const uint
     if (prev.index == kReserved && cur.index == kReserved) continue;  // checked with the region table
     const Used& block = cur.index == kReserved ? prev : cur;
     const Used& other = cur.index == kReserved ? cur : prev;
-    add_problem(fmt::format("{} overlaps {}", describe(block),
-                            other.index == kReserved ? fmt::format("the VHDX structures at offset {}", other.offset)
-                                                     : describe(other)));
+    add_problem(fmt::format(
+        "{} overlaps {}", describe(block),
+        other.index == kReserved ? fmt::format("the VHDX structures at offset {}", other.offset) : describe(other)));
   }
   if (more) problems.push_back(fmt::format("{} more BAT problems", more));
   return problems;

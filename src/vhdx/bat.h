@@ -18,13 +18,12 @@ struct BatGeometry {
   uint32_t logical_sector_size = 512;
   bool differencing = false;
   bool leave_block_allocated = false;  // fixed disks: blocks in other states keep their file space
-  uint64_t chunk_ratio = 0;     // payload blocks per sector bitmap block: 2^23 * sector size / block size
-  uint64_t payload_blocks = 0;  // ceil(virtual size / block size)
-  uint64_t bitmap_blocks = 0;   // ceil(payload blocks / chunk ratio)
-  uint64_t total_entries = 0;   // entries the BAT region must hold
+  uint64_t chunk_ratio = 0;            // payload blocks per sector bitmap block: 2^23 * sector size / block size
+  uint64_t payload_blocks = 0;         // ceil(virtual size / block size)
+  uint64_t bitmap_blocks = 0;          // ceil(payload blocks / chunk ratio)
+  uint64_t total_entries = 0;          // entries the BAT region must hold
 
-  static BatGeometry make(uint64_t virtual_size, uint32_t block_size, uint32_t logical_sector_size,
-                          bool differencing);
+  static BatGeometry make(uint64_t virtual_size, uint32_t block_size, uint32_t logical_sector_size, bool differencing);
   // BAT index of payload block `block`, and of the sector bitmap block of chunk `chunk`.
   uint64_t payload_index(uint64_t block) const { return block + block / chunk_ratio; }
   uint64_t bitmap_index(uint64_t chunk) const { return chunk * (chunk_ratio + 1) + chunk_ratio; }

@@ -35,6 +35,8 @@ Status create(io::Env& env, const std::string& path, const CreateOptions& option
   Metadata m;
   m.page83 = Guid::random();
   if (o.parent_path) {
+    VHDKIT_ASSIGN(std::string parent_absolute, env.absolute(*o.parent_path));
+    VHDKIT_ASSIGN(std::string child_absolute, env.absolute(path));
     VHDKIT_ASSIGN(auto pfile, env.open(*o.parent_path, io::Access::ReadOnly));
     auto parent = Image::open(std::move(pfile), io::Access::ReadOnly);
     if (!parent) return fail(parent.error().with_context("the parent of the new differencing disk"));
@@ -47,8 +49,8 @@ Status create(io::Env& env, const std::string& path, const CreateOptions& option
     ParentLocator pl;
     pl.locator_type = vhdx_parent_locator_type();
     pl.entries = {{"parent_linkage", "{" + (*parent)->header().data_write_guid.to_string_ms() + "}"},
-                  {"relative_path", relative_parent_path(path, *o.parent_path)},
-                  {"absolute_win32_path", std::filesystem::absolute(*o.parent_path).lexically_normal().string()}};
+                  {"relative_path", relative_parent_path(child_absolute, parent_absolute)},
+                  {"absolute_win32_path", parent_absolute}};
     m.parent_locator = pl;
   }
   VHDKIT_TRY(validate(path, o));

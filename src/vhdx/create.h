@@ -35,8 +35,8 @@ struct CreateOptions {
 // names the bad one.
 Status create(io::Env& env, const std::string& path, const CreateOptions& options);
 
-// The VHDX driver's create (image::create_image() dispatches here): creates (block size 0 means 32 MiB; sector sizes 512/4096) and
-// returns the new disk open read-write.
+// The VHDX driver's create (image::create_image() dispatches here): creates (block size 0 means 32 MiB; sector sizes
+// 512/4096) and returns the new disk open read-write.
 Result<std::unique_ptr<disk::VirtualDisk>> create_image(io::Env& env, const std::string& path,
                                                         const disk::CreateOptions& options);
 

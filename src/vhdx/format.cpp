@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "vhdx/format.h"
 
-#include <boost/crc.hpp>
 #include <fmt/format.h>
+#include <boost/crc.hpp>
 
 #include <cstring>
 
@@ -14,16 +14,15 @@ bool signature_is(std::span<const std::byte> b, const char* sig, size_t n) {
 }
 void put_signature(std::span<std::byte> b, const char* sig, size_t n) { std::memcpy(b.data(), sig, n); }
 
-
 // The texts below are literals that always parse.
 Guid known(const char* text) { return *Guid::parse_ms(text); }
 
 }  // namespace
 
-#define VHDX_KNOWN_GUID(fn, text)        \
-  const Guid& fn() {                     \
-    static const Guid g = known(text);   \
-    return g;                            \
+#define VHDX_KNOWN_GUID(fn, text)      \
+  const Guid& fn() {                   \
+    static const Guid g = known(text); \
+    return g;                          \
   }
 VHDX_KNOWN_GUID(bat_region_guid, "2DC27766-F623-4200-9D64-115E9BFD4A08")
 VHDX_KNOWN_GUID(metadata_region_guid, "8B7CA206-4790-4B9A-B8FE-575F050F886E")
@@ -50,7 +49,6 @@ uint32_t crc32c_with_zero_field(std::span<const std::byte> b, size_t checksum_of
   crc.process_bytes(b.data() + checksum_offset + 4, b.size() - checksum_offset - 4);
   return crc.checksum();
 }
-
 
 // ---- File identifier ----
 std::optional<FileIdentifier> parse_file_identifier(std::span<const std::byte> b) {
@@ -249,8 +247,8 @@ Bytes serialize_metadata_table(const std::vector<MetadataEntry>& entries) {
     store_guid(e, entries[i].item_id);
     store_le<uint32_t>(e + 16, entries[i].offset);
     store_le<uint32_t>(e + 20, entries[i].length);
-    uint32_t flags = (entries[i].is_user ? 1u : 0u) | (entries[i].is_virtual_disk ? 2u : 0u) |
-                     (entries[i].is_required ? 4u : 0u);
+    uint32_t flags =
+        (entries[i].is_user ? 1u : 0u) | (entries[i].is_virtual_disk ? 2u : 0u) | (entries[i].is_required ? 4u : 0u);
     store_le<uint32_t>(e + 24, flags);
   }
   return b;

@@ -35,14 +35,14 @@ constexpr uint64_t kFileIdentifierOffset = 0;
 constexpr uint64_t kHeaderOffsets[2] = {64 * KiB, 128 * KiB};
 constexpr uint64_t kRegionTableOffsets[2] = {192 * KiB, 256 * KiB};
 constexpr uint64_t kHeaderSectionSize = 1 * MiB;
-constexpr size_t kHeaderSize = 4 * KiB;             // the checksummed part of a header
-constexpr size_t kRegionTableSize = 64 * KiB;       // the checksummed size of a region table
-constexpr size_t kLogSectorSize = 4 * KiB;          // log entries are made of 4 KiB sectors
-constexpr uint64_t kAlignment = 1 * MiB;            // regions, the log, and blocks are 1 MiB aligned
-constexpr uint64_t kMaxVirtualSize = 64 * TiB;      // section 2.6.2.2
-constexpr uint32_t kMinBlockSize = 1 * MiB;         // section 2.6.2.1
+constexpr size_t kHeaderSize = 4 * KiB;         // the checksummed part of a header
+constexpr size_t kRegionTableSize = 64 * KiB;   // the checksummed size of a region table
+constexpr size_t kLogSectorSize = 4 * KiB;      // log entries are made of 4 KiB sectors
+constexpr uint64_t kAlignment = 1 * MiB;        // regions, the log, and blocks are 1 MiB aligned
+constexpr uint64_t kMaxVirtualSize = 64 * TiB;  // section 2.6.2.2
+constexpr uint32_t kMinBlockSize = 1 * MiB;     // section 2.6.2.1
 constexpr uint32_t kMaxBlockSize = 256 * MiB;
-constexpr uint32_t kMaxTableEntries = 2047;         // region table and metadata table
+constexpr uint32_t kMaxTableEntries = 2047;  // region table and metadata table
 constexpr uint64_t kSectorBitmapBlockSize = 1 * MiB;
 // Limits from sense, not from the spec: no VHDX file needs to be larger than its largest virtual disk plus
 // a terabyte of structures, and no writer makes logs larger than a few MiB (Hyper-V and qemu: 1 MiB).
@@ -58,7 +58,7 @@ struct FileIdentifier {
 };
 constexpr size_t kFileIdentifierSize = 64 * KiB;
 std::optional<FileIdentifier> parse_file_identifier(std::span<const std::byte> b);  // nullopt: bad signature
-Bytes serialize_file_identifier(const FileIdentifier& id);                            // 64 KiB
+Bytes serialize_file_identifier(const FileIdentifier& id);                          // 64 KiB
 
 // ---- 2.2.2 Headers ---------------------------------------------------------------------------------------
 //   Signature (4) @0 "head"      Checksum (4) @4 CRC-32C over the 4 KiB with this field zero
@@ -175,13 +175,13 @@ enum class BitmapState : uint8_t {
 constexpr uint8_t bat_state(uint64_t entry) { return static_cast<uint8_t>(entry & 7); }
 // The one "block has data" test: FULLY_PRESENT and PARTIALLY_PRESENT blocks hold data in the file (and their
 // file space); every other state reads zeros or the parent.
-constexpr bool holds_data(PayloadState s) { return s == PayloadState::FullyPresent || s == PayloadState::PartiallyPresent; }
+constexpr bool holds_data(PayloadState s) {
+  return s == PayloadState::FullyPresent || s == PayloadState::PartiallyPresent;
+}
 constexpr bool holds_data(uint8_t raw_state) { return holds_data(static_cast<PayloadState>(raw_state)); }
 constexpr uint64_t bat_file_offset(uint64_t entry) { return (entry >> 20) * MiB; }
 constexpr uint64_t bat_reserved_bits(uint64_t entry) { return (entry >> 3) & 0x1FFFF; }
-constexpr uint64_t make_bat_entry(uint8_t state, uint64_t file_offset) {
-  return (file_offset / MiB) << 20 | state;
-}
+constexpr uint64_t make_bat_entry(uint8_t state, uint64_t file_offset) { return (file_offset / MiB) << 20 | state; }
 bool is_known_payload_state(uint8_t s);
 const char* payload_state_name(uint8_t s);  // "NOT_PRESENT", ..., "reserved value 4"
 // Sector bitmap bit i (2.4.2: bit 0 of byte 0 is the first sector; set: the sector's data is in this file).

@@ -5,8 +5,8 @@
 
 #include <algorithm>
 
-#include "core/checked.h"
 #include <vector>
+#include "core/checked.h"
 
 namespace vhdkit::vhdx {
 namespace {
@@ -70,11 +70,11 @@ Result<HeaderSection> read_header_section(io::File& file, uint64_t file_size) {
     const Header& b = hs.headers[1].header;
     // Equal sequence numbers with different content: no header is current, and taking either could discard
     // a log the other names. Refused, as qemu does.
-    if (a.sequence_number == b.sequence_number &&
-        serialize_header(a) != serialize_header(b))
-      return bad(fmt::format("both headers have SequenceNumber {} but say different things (FileWriteGuid, "
-                             "DataWriteGuid, LogGuid or the log's place): which one is current is ambiguous",
-                             a.sequence_number));
+    if (a.sequence_number == b.sequence_number && serialize_header(a) != serialize_header(b))
+      return bad(
+          fmt::format("both headers have SequenceNumber {} but say different things (FileWriteGuid, "
+                      "DataWriteGuid, LogGuid or the log's place): which one is current is ambiguous",
+                      a.sequence_number));
     hs.current = b.sequence_number > a.sequence_number ? 1 : 0;
   } else
     hs.current = hs.headers[0].valid ? 0 : 1;
@@ -82,8 +82,8 @@ Result<HeaderSection> read_header_section(io::File& file, uint64_t file_size) {
   std::string which = fmt::format("header {} (the current one)", hs.current + 1);
   if (h.log_version != 0) return bad(fmt::format("{}: LogVersion is {}, not 0", which, h.log_version));
   if (h.log_length % kAlignment != 0 || h.log_offset % kAlignment != 0 || h.log_offset < kHeaderSectionSize)
-    return bad(fmt::format("{}: the log ({} bytes at offset {}) is not 1 MiB aligned after the header section",
-                           which, h.log_length, h.log_offset));
+    return bad(fmt::format("{}: the log ({} bytes at offset {}) is not 1 MiB aligned after the header section", which,
+                           h.log_length, h.log_offset));
   if (h.log_length == 0) return bad(fmt::format("{}: LogLength is 0", which));
   if (!fits_within(h.log_offset, h.log_length, file_size))
     return bad(fmt::format("{}: the log ({} bytes at offset {}) lies past the end of the {}-byte file", which,
@@ -92,9 +92,10 @@ Result<HeaderSection> read_header_section(io::File& file, uint64_t file_size) {
   for (int i = 0; i < 2; ++i)
     hs.region_tables[i] = read_region_table_copy(s.subspan(kRegionTableOffsets[i], kRegionTableSize));
   if (!hs.region_tables[0].valid && !hs.region_tables[1].valid)
-    return bad(fmt::format("neither region table is valid (region table 1 at 192 KiB: {}; region table 2 at 256 KiB: "
-                           "{})",
-                           hs.region_tables[0].problem, hs.region_tables[1].problem));
+    return bad(
+        fmt::format("neither region table is valid (region table 1 at 192 KiB: {}; region table 2 at 256 KiB: "
+                    "{})",
+                    hs.region_tables[0].problem, hs.region_tables[1].problem));
   hs.region_table_used = hs.region_tables[0].valid ? 0 : 1;
   const RegionTable& rt = hs.region_tables[hs.region_table_used].table;
 

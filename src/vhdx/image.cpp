@@ -62,12 +62,11 @@ Status Image::load(uint64_t actual_size) {
 
 Status Image::load_metadata_and_bat() {
   const RegionEntry& mr = metadata_region();
-  VHDKIT_ASSIGN(metadata_, parse_metadata(
-                               mr.length,
-                               [&](uint64_t offset, std::span<std::byte> out) {
-                                 return read_file(mr.file_offset + offset, out);
-                               },
-                               path()));
+  VHDKIT_ASSIGN(
+      metadata_,
+      parse_metadata(
+          mr.length, [&](uint64_t offset, std::span<std::byte> out) { return read_file(mr.file_offset + offset, out); },
+          path()));
   geometry_ = BatGeometry::make(metadata_.virtual_size, metadata_.block_size, metadata_.logical_sector_size,
                                 metadata_.has_parent);
   geometry_.leave_block_allocated = metadata_.leave_block_allocated;
@@ -154,8 +153,7 @@ Status Image::read_file(uint64_t offset, std::span<std::byte> buf) {
 }
 
 Status Image::require_writable() const {
-  if (access_ != io::Access::ReadWrite)
-    return fail(ReturnCode::InvalidState, path(), "the image is open read-only");
+  if (access_ != io::Access::ReadWrite) return fail(ReturnCode::InvalidState, path(), "the image is open read-only");
   return ok();
 }
 

@@ -33,8 +33,8 @@ struct LogOp {
 };
 
 struct ReplayPlan {
-  std::vector<LogOp> ops;            // in replay order
-  uint64_t last_file_offset = 0;     // the head entry's LastFileOffset: the file must be at least this big
+  std::vector<LogOp> ops;         // in replay order
+  uint64_t last_file_offset = 0;  // the head entry's LastFileOffset: the file must be at least this big
   uint64_t head_sequence = 0;
   size_t entry_count = 0;            // entries in the active sequence
   std::vector<std::string> ignored;  // entries that were found but are not replayed, and why
@@ -85,11 +85,11 @@ class LogTransaction {
 // Where the next entry goes. The writer makes every entry its own tail (everything before it has been
 // applied and flushed), so a replay after a crash re-applies at most the last entry.
 struct LogCursor {
-  uint64_t log_offset = 0;   // header LogOffset
-  uint32_t log_length = 0;   // header LogLength
-  Guid log_guid;             // header LogGuid (must be non-zero and already durable in the header)
-  uint32_t head = 0;         // log-relative offset of the next entry
-  uint64_t sequence = 1;     // its sequence number
+  uint64_t log_offset = 0;  // header LogOffset
+  uint32_t log_length = 0;  // header LogLength
+  Guid log_guid;            // header LogGuid (must be non-zero and already durable in the header)
+  uint32_t head = 0;        // log-relative offset of the next entry
+  uint64_t sequence = 1;    // its sequence number
 };
 
 // The number of 4 KiB data sectors one entry can carry in a log of this length.
@@ -99,7 +99,6 @@ uint64_t max_data_sectors_per_entry(uint32_t log_length);
 // change to its place, flushes. current_file_size is the file's size now (FlushedFileOffset).
 // Zero ranges are applied before sector writes within one entry; a sector both zeroed and written ends
 // up with the written data.
-Status commit_transaction(io::File& file, LogCursor& cursor, const LogTransaction& tx,
-                          uint64_t current_file_size);
+Status commit_transaction(io::File& file, LogCursor& cursor, const LogTransaction& tx, uint64_t current_file_size);
 
 }  // namespace vhdkit::vhdx

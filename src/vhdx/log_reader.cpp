@@ -25,9 +25,7 @@ class CircularLog {
   explicit CircularLog(Bytes bytes) : bytes_(std::move(bytes)) {}
   uint64_t length() const { return bytes_.size(); }
   // Does the 4 KiB sector at log offset `at` start with an entry header's "loge" signature?
-  bool starts_entry(uint64_t at) const {
-    return std::memcmp(bytes_.data() + at % length(), "loge", 4) == 0;
-  }
+  bool starts_entry(uint64_t at) const { return std::memcmp(bytes_.data() + at % length(), "loge", 4) == 0; }
   // Copies n bytes starting at log offset `at`, wrapping at the end.
   Bytes read(uint64_t at, uint64_t n) const {
     Bytes out(n);
@@ -49,7 +47,7 @@ enum class Verdict { Valid, Invalid };
 // Validates the entry at log offset `at`. Invalid entries get a reason; structurally impossible but
 // otherwise valid entries are an error (returned as unexpected).
 Result<std::pair<Verdict, std::string>> validate_entry(const CircularLog& log, uint32_t at, const Guid& log_guid,
-                                                        const std::string& path, Entry& out) {
+                                                       const std::string& path, Entry& out) {
   auto invalid = [&](std::string why) -> Result<std::pair<Verdict, std::string>> {
     return std::pair{Verdict::Invalid, fmt::format("log entry at log offset {}: {}", at, why)};
   };
@@ -66,8 +64,8 @@ Result<std::pair<Verdict, std::string>> validate_entry(const CircularLog& log, u
   if (desc_sectors * kLogSectorSize > h.entry_length)
     return invalid(fmt::format("{} descriptors do not fit its {} bytes", h.descriptor_count, h.entry_length));
   if (h.last_file_offset < h.flushed_file_offset)
-    return invalid(fmt::format("LastFileOffset {} is below FlushedFileOffset {}", h.last_file_offset,
-                               h.flushed_file_offset));
+    return invalid(
+        fmt::format("LastFileOffset {} is below FlushedFileOffset {}", h.last_file_offset, h.flushed_file_offset));
   // Every sector of an entry after its header is a descriptor sector (starting with a descriptor) or a data
   // sector (starting with "data"): one that starts with "loge" is another entry, so this one is not. This
   // keeps entries from overlapping, and the scan linear: no sector is checksummed as part of two entries.
@@ -81,12 +79,12 @@ Result<std::pair<Verdict, std::string>> validate_entry(const CircularLog& log, u
   out = Entry{at, h, {}};
   uint64_t data_sector = desc_sectors;
   for (uint32_t i = 0; i < h.descriptor_count; ++i) {
-    LogDescriptor d = parse_log_descriptor(std::span(entry).subspan(kLogEntryHeaderSize + i * kLogDescriptorSize,
-                                                                    kLogDescriptorSize));
+    LogDescriptor d = parse_log_descriptor(
+        std::span(entry).subspan(kLogEntryHeaderSize + i * kLogDescriptorSize, kLogDescriptorSize));
     if (d.kind == DescriptorKind::Unknown) return invalid(fmt::format("descriptor {} has no known signature", i));
     if (d.sequence_number != h.sequence_number)
-      return invalid(fmt::format("descriptor {} has sequence number {}, the entry {}", i, d.sequence_number,
-                                 h.sequence_number));
+      return invalid(
+          fmt::format("descriptor {} has sequence number {}, the entry {}", i, d.sequence_number, h.sequence_number));
     auto impossible = [&](std::string why) -> Result<std::pair<Verdict, std::string>> {
       return fail(ReturnCode::Failed, path,
                   fmt::format("log entry {} (log offset {}), descriptor {}: {}", h.sequence_number, at, i, why));
@@ -132,8 +130,10 @@ void ReplayPlan::overlay(uint64_t file_offset, std::span<std::byte> buf) const {
     uint64_t lo = std::max(file_offset, op.offset), hi = std::min(end, op.offset + op.length);
     if (lo >= hi) continue;
     std::byte* dst = buf.data() + (lo - file_offset);
-    if (op.data.empty()) std::memset(dst, 0, hi - lo);
-    else std::memcpy(dst, op.data.data() + (lo - op.offset), hi - lo);
+    if (op.data.empty())
+      std::memset(dst, 0, hi - lo);
+    else
+      std::memcpy(dst, op.data.data() + (lo - op.offset), hi - lo);
   }
 }
 
@@ -157,16 +157,16 @@ Status validate_plan(const std::vector<const Entry*>& entries, const Header& hea
       const char* kind = op.data.empty() ? "zero" : "data";
       auto end = range_end(op.offset, op.length);
       if (!end)
-        return bad(fmt::format("{} descriptor {} ({} bytes at 0x{:x}) overflows 64 bits", kind, i, op.length,
-                               op.offset));
+        return bad(
+            fmt::format("{} descriptor {} ({} bytes at 0x{:x}) overflows 64 bits", kind, i, op.length, op.offset));
       if (*end > h.last_file_offset)
         return bad(fmt::format("{} descriptor {} ({} bytes at 0x{:x}) reaches past the entry's LastFileOffset 0x{:x}",
                                kind, i, op.length, op.offset, h.last_file_offset));
       if (ranges_overlap(op.offset, op.length, 0, kHeaderSectionSize))
         return bad(fmt::format("{} descriptor {} writes into the header section", kind, i));
       if (ranges_overlap(op.offset, op.length, header.log_offset, header.log_length))
-        return bad(fmt::format("{} descriptor {} ({} bytes at 0x{:x}) writes into the log itself", kind, i,
-                               op.length, op.offset));
+        return bad(fmt::format("{} descriptor {} ({} bytes at 0x{:x}) writes into the log itself", kind, i, op.length,
+                               op.offset));
     }
   }
   return ok();
@@ -197,8 +197,10 @@ Result<ReplayPlan> read_log(io::File& file, const Header& header, uint64_t file_
     if (!log.starts_entry(at)) continue;
     Entry e;
     VHDKIT_ASSIGN(auto verdict, validate_entry(log, static_cast<uint32_t>(at), header.log_guid, path, e));
-    if (verdict.first == Verdict::Valid) valid.emplace(static_cast<uint32_t>(at), std::move(e));
-    else plan.ignored.push_back(verdict.second);
+    if (verdict.first == Verdict::Valid)
+      valid.emplace(static_cast<uint32_t>(at), std::move(e));
+    else
+      plan.ignored.push_back(verdict.second);
   }
 
   // Candidate sequences: from each valid entry, follow entries that come right after one another with
@@ -224,8 +226,8 @@ Result<ReplayPlan> read_log(io::File& file, const Header& header, uint64_t file_
       chain.push_back(n);
     }
     const Entry* head = chain.back();
-    auto tail_at = std::find_if(chain.begin(), chain.end(),
-                                [&](const Entry* e) { return e->offset == head->header.tail; });
+    auto tail_at =
+        std::find_if(chain.begin(), chain.end(), [&](const Entry* e) { return e->offset == head->header.tail; });
     if (tail_at == chain.end()) continue;
     if (best.empty() || head->header.sequence_number > best.back()->header.sequence_number)
       best.assign(tail_at, chain.end());
@@ -250,8 +252,10 @@ Result<ReplayPlan> read_log(io::File& file, const Header& header, uint64_t file_
   std::set<const Entry*> active(best.begin(), best.end());
   for (const auto& [at, e] : valid) {
     if (!active.count(&e))
-      plan.ignored.push_back(fmt::format("log entry at log offset {} (sequence {}) is valid but not in the active "
-                                         "sequence", at, e.header.sequence_number));
+      plan.ignored.push_back(
+          fmt::format("log entry at log offset {} (sequence {}) is valid but not in the active "
+                      "sequence",
+                      at, e.header.sequence_number));
   }
   return plan;
 }

@@ -74,8 +74,9 @@ Bytes build_entry(const PlannedEntry& pe, const LogCursor& cursor, uint64_t flus
   }
   size_t s = 0;
   for (const auto& [offset, data] : pe.sectors) {
-    LogDescriptor desc{DescriptorKind::Data, load_le<uint32_t>(data->data() + 4092), load_le<uint64_t>(data->data()),
-                       0, offset, cursor.sequence};
+    LogDescriptor desc{
+        DescriptorKind::Data, load_le<uint32_t>(data->data() + 4092), load_le<uint64_t>(data->data()), 0, offset,
+        cursor.sequence};
     serialize_log_descriptor(desc, std::span(entry).subspan(kLogEntryHeaderSize + d++ * kLogDescriptorSize));
     std::byte* sector = entry.data() + (desc_sectors + s++) * kLogSectorSize;
     std::memcpy(sector, "data", 4);

@@ -146,14 +146,14 @@ Result<Metadata> parse_metadata(uint64_t region_length, const MetadataReader& re
     if (size != 512 && size != 4096) return bad(fmt::format("{} is {}; it must be 512 or 4096", name, size));
   }
   if (m.virtual_size == 0 || m.virtual_size > kMaxVirtualSize || m.virtual_size % m.logical_sector_size != 0)
-    return bad(fmt::format("Virtual Disk Size {} is not a multiple of the {}-byte logical sector from 1 sector to "
-                           "64 TiB",
-                           m.virtual_size, m.logical_sector_size));
+    return bad(
+        fmt::format("Virtual Disk Size {} is not a multiple of the {}-byte logical sector from 1 sector to "
+                    "64 TiB",
+                    m.virtual_size, m.logical_sector_size));
   if (m.has_parent && m.parent_locator->locator_type != vhdx_parent_locator_type())
     return bad(fmt::format("Parent Locator type {{{}}} is not the VHDX parent locator",
                            m.parent_locator->locator_type.to_string_ms()));
-  if (m.has_parent && !m.parent_locator->get("parent_linkage"))
-    return bad("Parent Locator has no parent_linkage key");
+  if (m.has_parent && !m.parent_locator->get("parent_linkage")) return bad("Parent Locator has no parent_linkage key");
   return m;
 }
 

@@ -23,15 +23,15 @@ struct ParentLocator {
 };
 
 struct Metadata {
-  uint32_t block_size = 0;             // File Parameters: BlockSize
-  bool leave_block_allocated = false;  // File Parameters: LeaveBlockAllocated (fixed disks set it)
-  bool has_parent = false;             // File Parameters: HasParent (differencing disks)
-  uint64_t virtual_size = 0;           // Virtual Disk Size
-  Guid page83;                         // Page 83 Data: the virtual disk's identifier
-  uint32_t logical_sector_size = 512;  // 512 or 4096
-  uint32_t physical_sector_size = 512; // 512 or 4096
+  uint32_t block_size = 0;              // File Parameters: BlockSize
+  bool leave_block_allocated = false;   // File Parameters: LeaveBlockAllocated (fixed disks set it)
+  bool has_parent = false;              // File Parameters: HasParent (differencing disks)
+  uint64_t virtual_size = 0;            // Virtual Disk Size
+  Guid page83;                          // Page 83 Data: the virtual disk's identifier
+  uint32_t logical_sector_size = 512;   // 512 or 4096
+  uint32_t physical_sector_size = 512;  // 512 or 4096
   std::optional<ParentLocator> parent_locator;
-  std::vector<MetadataEntry> table;    // the table as found (every item, known or not)
+  std::vector<MetadataEntry> table;  // the table as found (every item, known or not)
 };
 
 // Parses the metadata region (its full length) and validates every rule of 2.6: signature, entry count,

@@ -35,10 +35,8 @@ std::vector<std::string> parent_candidates(const ParentLocator& locator, const s
   return out;
 }
 
-std::string relative_parent_path(const std::string& child_path, const std::string& parent_path) {
-  std::error_code ec;
-  fs::path child_dir = fs::absolute(child_path, ec).parent_path();
-  fs::path rel = fs::absolute(parent_path, ec).lexically_relative(child_dir);
+std::string relative_parent_path(const std::string& child_absolute, const std::string& parent_absolute) {
+  fs::path rel = fs::path(parent_absolute).lexically_relative(fs::path(child_absolute).parent_path());
   std::string s = rel.string();
   std::replace(s.begin(), s.end(), '/', '\\');
   if (s.rfind("..", 0) != 0) s = ".\\" + s;

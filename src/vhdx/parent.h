@@ -14,8 +14,8 @@ namespace vhdkit::vhdx {
 // Host paths to try, in the spec's order, for the locator of the child at child_path.
 std::vector<std::string> parent_candidates(const ParentLocator& locator, const std::string& child_path);
 
-// The relative_path value a child at child_path should record for a parent at parent_path
+// The relative_path value a child should record for its parent, both paths absolute (Env::absolute)
 // (Windows form, e.g. ".\parent.vhdx" or "..\base\parent.vhdx").
-std::string relative_parent_path(const std::string& child_path, const std::string& parent_path);
+std::string relative_parent_path(const std::string& child_absolute, const std::string& parent_absolute);
 
 }  // namespace vhdkit::vhdx

@@ -17,7 +17,6 @@ namespace {
 
 using disk::MapExtent;
 
-
 bool reads_parent(uint8_t state) {
   switch (static_cast<PayloadState>(state)) {
     case PayloadState::NotPresent:
@@ -33,8 +32,8 @@ void push_extent(std::vector<MapExtent>& out, MapExtent e) {
   if (e.length == 0) return;
   if (!out.empty()) {
     MapExtent& last = out.back();
-    bool offsets_follow = (!last.offset && !e.offset) ||
-                          (last.offset && e.offset && *last.offset + last.length == *e.offset);
+    bool offsets_follow =
+        (!last.offset && !e.offset) || (last.offset && e.offset && *last.offset + last.length == *e.offset);
     if (last.start + last.length == e.start && last.depth == e.depth && last.present == e.present &&
         last.zero == e.zero && last.data == e.data && offsets_follow) {
       last.length += e.length;
@@ -46,9 +45,11 @@ void push_extent(std::vector<MapExtent>& out, MapExtent e) {
 
 class VhdxDisk final : public disk::VirtualDisk {
  public:
-  VhdxDisk(std::unique_ptr<Image> image, std::unique_ptr<disk::VirtualDisk> parent, std::optional<std::string> parent_path,
-           std::vector<std::string> notes)
-      : image_(std::move(image)), parent_(std::move(parent)), parent_path_(std::move(parent_path)),
+  VhdxDisk(std::unique_ptr<Image> image, std::unique_ptr<disk::VirtualDisk> parent,
+           std::optional<std::string> parent_path, std::vector<std::string> notes)
+      : image_(std::move(image)),
+        parent_(std::move(parent)),
+        parent_path_(std::move(parent_path)),
         notes_(std::move(notes)) {}
 
   ~VhdxDisk() override {
@@ -144,7 +145,8 @@ class VhdxDisk final : public disk::VirtualDisk {
       }
       uint64_t end = start + length;
       // Ranges are asked for in increasing order: the parent's map is walked once for the whole child map.
-      while (parent_at < parent_map->size() && (*parent_map)[parent_at].start + (*parent_map)[parent_at].length <= start)
+      while (parent_at < parent_map->size() &&
+             (*parent_map)[parent_at].start + (*parent_map)[parent_at].length <= start)
         ++parent_at;
       for (size_t k = parent_at; k < parent_map->size(); ++k) {
         const MapExtent& p = (*parent_map)[k];
@@ -180,8 +182,10 @@ class VhdxDisk final : public disk::VirtualDisk {
           uint64_t t = s;
           while (t * ls < length && sector_bit(bits, t) == present) ++t;
           uint64_t lo = start + s * ls, n = std::min(length, t * ls) - s * ls;
-          if (present) push_extent(out, {lo, n, 0, true, false, true, e.file_offset + s * ls});
-          else VHDKIT_TRY(from_parent(lo, n));
+          if (present)
+            push_extent(out, {lo, n, 0, true, false, true, e.file_offset + s * ls});
+          else
+            VHDKIT_TRY(from_parent(lo, n));
           s = t;
         }
       } else if (differencing) {
@@ -279,8 +283,10 @@ class VhdxDisk final : public disk::VirtualDisk {
           while (end < out.size() && sector_bit(bits, (in_block + end) / ls) == present)
             end = std::min<uint64_t>(out.size(), ((in_block + end) / ls + 1) * ls - in_block);
           std::span<std::byte> part = out.subspan(done, end - done);
-          if (present) VHDKIT_TRY(image_->read_file(e.file_offset + in_block + done, part));
-          else VHDKIT_TRY(read_parent(voffset + done, part));
+          if (present)
+            VHDKIT_TRY(image_->read_file(e.file_offset + in_block + done, part));
+          else
+            VHDKIT_TRY(read_parent(voffset + done, part));
           done = end;
         }
         return ok();
@@ -298,8 +304,8 @@ class VhdxDisk final : public disk::VirtualDisk {
     if (e.payload_state() == PayloadState::FullyPresent) return f.write_at(e.file_offset + in_block, data);
 
     uint64_t bs = image_->metadata().block_size;
-    bool keeps_old_bytes = e.payload_state() == PayloadState::PartiallyPresent ||
-                           (image_->metadata().has_parent && reads_parent(e.state));
+    bool keeps_old_bytes =
+        e.payload_state() == PayloadState::PartiallyPresent || (image_->metadata().has_parent && reads_parent(e.state));
     uint64_t target = e.file_offset;
     // A fixed disk's blocks keep their space in every state (LeaveBlockAllocated): write there.
     bool has_space = e.payload_state() == PayloadState::PartiallyPresent ||
@@ -330,7 +336,7 @@ class VhdxDisk final : public disk::VirtualDisk {
   std::unique_ptr<Image> image_;
   std::unique_ptr<disk::VirtualDisk> parent_;
   std::optional<std::string> parent_path_;
-  std::vector<std::string> notes_;  // problems found while opening that did not stop it
+  std::vector<std::string> notes_;        // problems found while opening that did not stop it
   std::map<uint64_t, uint64_t> pending_;  // payload block -> file offset of blocks written, not yet in the BAT
   std::optional<uint64_t> next_block_;
 };
@@ -369,9 +375,10 @@ Result<std::unique_ptr<disk::VirtualDisk>> open_chain(io::Env& env, std::unique_
     if (!pimage) return fmt::format("the parent {} is not a VHDX", candidate);
     Guid pguid = pimage->header().data_write_guid;
     if (pguid != *linkage && (!linkage2 || pguid != *linkage2))
-      return fmt::format("parent linkage mismatch: the child expects its parent's DataWriteGuid to be {{{}}}, "
-                         "but {} has {{{}}} (the parent changed after the child was made)",
-                         linkage->to_string_ms(), candidate, pguid.to_string_ms());
+      return fmt::format(
+          "parent linkage mismatch: the child expects its parent's DataWriteGuid to be {{{}}}, "
+          "but {} has {{{}}} (the parent changed after the child was made)",
+          linkage->to_string_ms(), candidate, pguid.to_string_ms());
     if (parent.virtual_size() != size)
       return fmt::format("the parent {} is {} bytes, the child {} bytes", candidate, parent.virtual_size(), size);
     return std::nullopt;

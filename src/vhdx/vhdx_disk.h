@@ -9,8 +9,8 @@
 //   PARTIALLY_PRESENT (differencing only): per logical sector, the file's bytes where the sector bitmap bit is
 //     set, the parent's elsewhere.
 // Writes turn the blocks they touch FULLY_PRESENT (a new block at the end of the file, 1 MiB aligned, filled
-// with what the block read before; a fixed disk's blocks are written where they are). Data goes first; at flush() the data is flushed, then the BAT changes are
-// committed through the log and the log is closed.
+// with what the block read before; a fixed disk's blocks are written where they are). Data goes first; at flush() the
+// data is flushed, then the BAT changes are committed through the log and the log is closed.
 #pragma once
 
 #include <memory>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "image/open_image.h"
 #include "compact_checks.h"
+#include "image/open_image.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -77,19 +77,23 @@ Report compact_and_referee(const std::string& image, QemuReads qemu) {
 }
 
 QemuIoHolder::QemuIoHolder(const std::string& image)
-    : process_(std::make_unique<ChildProcess>(std::vector<std::string>{"qemu-io", "-f", qemu_format(image), image},
-                                              "", Stdin::OpenPipe, Stdout::Log, StopBy::ClosingStdin)) {
+    : process_(std::make_unique<ChildProcess>(std::vector<std::string>{"qemu-io", "-f", qemu_format(image), image}, "",
+                                              Stdin::OpenPipe, Stdout::Log, StopBy::ClosingStdin)) {
   EXPECT_TRUE(wait_until([&] { return file_is_locked(image); })) << "qemu-io never took its lock on " << image;
 }
 
 Unwritable::Unwritable(std::string path) : path_(std::move(path)) {
-  if (::geteuid() == 0) run_ok("chattr +i " + q(path_));
-  else ::chmod(path_.c_str(), 0555);
+  if (::geteuid() == 0)
+    run_ok("chattr +i " + q(path_));
+  else
+    ::chmod(path_.c_str(), 0555);
 }
 
 Unwritable::~Unwritable() {
-  if (::geteuid() == 0) run_ok("chattr -i " + q(path_));
-  else ::chmod(path_.c_str(), 0755);
+  if (::geteuid() == 0)
+    run_ok("chattr -i " + q(path_));
+  else
+    ::chmod(path_.c_str(), 0755);
 }
 
 void Recorder::progress(uint64_t done, uint64_t total) {

@@ -6,7 +6,6 @@
 
 #include <filesystem>
 
-#include "image/open_image.h"
 #include "compact_checks.h"
 #include "image/open_image.h"
 
@@ -75,8 +74,8 @@ TEST_P(Compact, ImageMadeByOurWriter) {
 }
 
 TEST_P(Compact, BlocksAllocatedOutOfOrder) {
-  std::string img = make_shuffled(dir_, "a" + std::string(GetParam().extension), "DZZDZDDZ",
-                                  {7, 3, 0, 5, 1, 6, 2, 4}, GetParam().format);
+  std::string img = make_shuffled(dir_, "a" + std::string(GetParam().extension), "DZZDZDDZ", {7, 3, 0, 5, 1, 6, 2, 4},
+                                  GetParam().format);
   Report r = compact_and_referee(img);
   EXPECT_EQ(r.blocks_released, 4u);
 }

@@ -10,9 +10,7 @@
 
 namespace vhdkit::testing {
 
-CrashSetup crash_setup_of(const std::string& image_file) {
-  return {{{image_file, read_file(image_file)}}, image_file};
-}
+CrashSetup crash_setup_of(const std::string& image_file) { return {{{image_file, read_file(image_file)}}, image_file}; }
 
 void crash_matrix(const std::string& name, const CrashSetup& setup) {
   TempDir dir;
@@ -51,8 +49,7 @@ void crash_matrix(const std::string& name, const CrashSetup& setup) {
         ASSERT_TRUE(virtual_content(after, path) == content) << "virtual content changed";
         // qemu replays a VHDX log its own way (qemu-img check -r all): on a sample of the states, and on
         // every state of the last cut points (the shrink: the log must not describe a longer file then).
-        if (vhdx && setup.qemu == QemuReads::Yes &&
-            (point.cut_after + 6 > point.total_ops || states_seen % 10 == 0)) {
+        if (vhdx && setup.qemu == QemuReads::Yes && (point.cut_after + 6 > point.total_ops || states_seen % 10 == 0)) {
           std::string file = dir.file("qemu-replayed" + extension);
           write_file(file, *after.bytes(path));
           RunResult replay = run("qemu-img check -q -r all " + q(file));
@@ -82,15 +79,15 @@ void crash_matrix(const std::string& name, const CrashSetup& setup) {
         ASSERT_TRUE(virtual_content(after, path) == content) << "virtual content changed by the rerun";
         EXPECT_TRUE(our_check(after, path).empty());
       });
-  std::cout << fmt::format("crash harness [{}]: {} mutating operations, {} cut points, {} crash states "
-                           "checked ({} replayed by qemu-img check -r all, {} also by {}vhdiinfo, {} compacted "
-                           "again to the end)\n",
-                           name, coverage.total_ops, coverage.cut_points, coverage.states, qemu_replays,
-                           referee_runs,
-                           setup.qemu == QemuReads::Yes        ? "qemu-img compare, check and "
-                           : setup.qemu == QemuReads::FileOnly ? "qemu-img check and "
-                                                               : "",
-                           reruns);
+  std::cout << fmt::format(
+      "crash harness [{}]: {} mutating operations, {} cut points, {} crash states "
+      "checked ({} replayed by qemu-img check -r all, {} also by {}vhdiinfo, {} compacted "
+      "again to the end)\n",
+      name, coverage.total_ops, coverage.cut_points, coverage.states, qemu_replays, referee_runs,
+      setup.qemu == QemuReads::Yes        ? "qemu-img compare, check and "
+      : setup.qemu == QemuReads::FileOnly ? "qemu-img check and "
+                                          : "",
+      reruns);
   EXPECT_GE(coverage.total_ops, 8u);
   EXPECT_GE(coverage.states, coverage.cut_points);
 }

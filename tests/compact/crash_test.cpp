@@ -42,8 +42,8 @@ INSTANTIATE_TEST_SUITE_P(Formats, CompactCrash, ::testing::Values(disk::Format::
 TEST(CompactCrashDifferencing, VhdChild) {
   TempDir dir;
   DifferencingPair pair = make_differencing_pair(dir);
-  CrashSetup setup{{{pair.parent, read_file(pair.parent)}, {pair.child, read_file(pair.child)}}, pair.child,
-                   QemuReads::FileOnly};
+  CrashSetup setup{
+      {{pair.parent, read_file(pair.parent)}, {pair.child, read_file(pair.child)}}, pair.child, QemuReads::FileOnly};
   crash_matrix("vhd differencing", setup);
 }
 
@@ -51,8 +51,8 @@ TEST(CompactCrashDifferencing, VhdChild) {
 TEST(CompactCrashDifferencing, VhdxChild) {
   TempDir dir;
   VhdxDifferencingPair pair = make_vhdx_differencing_pair(dir);
-  CrashSetup setup{{{pair.parent, read_file(pair.parent)}, {pair.child, read_file(pair.child)}}, pair.child,
-                   QemuReads::No};
+  CrashSetup setup{
+      {{pair.parent, read_file(pair.parent)}, {pair.child, read_file(pair.child)}}, pair.child, QemuReads::No};
   crash_matrix("vhdx differencing", setup);
 }
 

@@ -16,7 +16,6 @@
 namespace vhdkit::testing {
 namespace {
 
-
 struct Variant {
   io::Fault fault;
   io::Persistence persistence;
@@ -37,8 +36,7 @@ std::string dump(const TempDir& dir, const std::vector<std::byte>& bytes, const 
 
 // What a later writer finds: the image opens for compaction (a VHDX log replayed first) and reads what
 // the original read (qemu-img compare).
-void expect_valid_and_equal(io::MemEnv& mem, const std::string& path, const std::string& original,
-                            const TempDir& dir) {
+void expect_valid_and_equal(io::MemEnv& mem, const std::string& path, const std::string& original, const TempDir& dir) {
   recover(mem, path);
   auto image = compact::open_compactable(mem, path, io::Access::ReadOnly);
   ASSERT_TRUE(image.has_value()) << image.error().what();
@@ -75,13 +73,13 @@ void CompactFaults::run_fault_matrix(bool to_output) {
   uint64_t runs = 0;
   for (const Variant& v : kVariants) {
     for (uint64_t n = 1; n <= log.size(); ++n) {
-      SCOPED_TRACE(fmt::format("{} at call {} of {} ({} of {})", v.name, n, log.size(),
-                               io::to_string(log[n - 1].op), log[n - 1].path));
+      SCOPED_TRACE(fmt::format("{} at call {} of {} ({} of {})", v.name, n, log.size(), io::to_string(log[n - 1].op),
+                               log[n - 1].path));
       io::MemEnv mem;
       mem.set_bytes(source, bytes);
       {
-        io::FaultEnv env(mem, {.fail_at = n, .fault = v.fault, .persistence = v.persistence,
-                               .failed_write = v.failed_write});
+        io::FaultEnv env(
+            mem, {.fail_at = n, .fault = v.fault, .persistence = v.persistence, .failed_write = v.failed_write});
         auto r = compact::compact_image(env, source, options);
         ++runs;
         ASSERT_FALSE(r.has_value()) << "the injected failure went unnoticed";
@@ -104,8 +102,8 @@ void CompactFaults::run_fault_matrix(bool to_output) {
       expect_valid_and_equal(mem, result_path, img, dir);
     }
   }
-  std::cout << fmt::format("fault injection ({}{}): {} I/O calls, {} failing runs checked\n", disk::to_string(GetParam()),
-                           output ? ", --output" : "", log.size(), runs);
+  std::cout << fmt::format("fault injection ({}{}): {} I/O calls, {} failing runs checked\n",
+                           disk::to_string(GetParam()), output ? ", --output" : "", log.size(), runs);
   EXPECT_GE(runs, 2 * 20u);
 }
 

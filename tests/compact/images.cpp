@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "image/open_image.h"
 #include "images.h"
+#include "image/open_image.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -33,13 +33,12 @@ void make_raw_pattern(const std::string& raw, const std::string& pattern, uint64
 namespace {
 std::string qemu_name(disk::Format format) { return format == disk::Format::Vhdx ? "vhdx" : "vpc"; }
 std::string create_options(disk::Format format, uint64_t block) {
-  return format == disk::Format::Vhdx ? "block_size=" + std::to_string(block)
-                                      : "subformat=dynamic,force_size=on";
+  return format == disk::Format::Vhdx ? "block_size=" + std::to_string(block) : "subformat=dynamic,force_size=on";
 }
 }  // namespace
 
-std::string make_dynamic(const TempDir& dir, const std::string& name, const std::string& pattern,
-                         disk::Format format, uint64_t block) {
+std::string make_dynamic(const TempDir& dir, const std::string& name, const std::string& pattern, disk::Format format,
+                         uint64_t block) {
   std::string raw = dir.file(name + ".raw"), image = dir.file(name);
   make_raw_pattern(raw, pattern, block);
   run_ok("qemu-img convert -q -f raw -S 0 -O " + qemu_name(format) + " -o " + create_options(format, block) + " " +
@@ -53,8 +52,8 @@ std::string make_shuffled(const TempDir& dir, const std::string& name, const std
   const uint64_t block = 2 * kMiB;
   std::string raw = dir.file(name + ".raw"), image = dir.file(name);
   make_raw_pattern(raw, pattern, block);
-  run_ok("qemu-img create -q -f " + qemu_name(format) + " -o " + create_options(format, block) + " " + q(image) +
-         " " + std::to_string(pattern.size() * block));
+  run_ok("qemu-img create -q -f " + qemu_name(format) + " -o " + create_options(format, block) + " " + q(image) + " " +
+         std::to_string(pattern.size() * block));
   for (int b : order) {
     // Copy block b of the raw image into the image; a zero block is written as explicit zeros (allocated).
     std::string off = std::to_string(uint64_t(b) * block);

@@ -19,8 +19,8 @@ constexpr uint64_t kMiB = 1 << 20;
 void make_raw_pattern(const std::string& raw, const std::string& pattern, uint64_t block = 2 * kMiB);
 
 // A dynamic image (made by qemu-img convert -S 0) holding the pattern, every block allocated, in order.
-std::string make_dynamic(const TempDir& dir, const std::string& name, const std::string& pattern,
-                         disk::Format format, uint64_t block);
+std::string make_dynamic(const TempDir& dir, const std::string& name, const std::string& pattern, disk::Format format,
+                         uint64_t block);
 inline std::string make_dynamic_vhd(const TempDir& dir, const std::string& name, const std::string& pattern) {
   return make_dynamic(dir, name, pattern, disk::Format::Vhd, 2 * kMiB);
 }

@@ -50,8 +50,7 @@ TEST(Planner, ReleasedTailShrinksWithoutMoves) {
 }
 
 TEST(Planner, TailBlockMovesIntoLowestHole) {
-  auto in = layout({{3000, Verdict::Release}, {4000, Verdict::Keep}, {5000, Verdict::Release},
-                    {6000, Verdict::Keep}});
+  auto in = layout({{3000, Verdict::Release}, {4000, Verdict::Keep}, {5000, Verdict::Release}, {6000, Verdict::Keep}});
   Plan p = make_plan(in);
   EXPECT_EQ(p.releases.size(), 2u);
   ASSERT_EQ(p.moves.size(), 1u);
@@ -61,8 +60,11 @@ TEST(Planner, TailBlockMovesIntoLowestHole) {
 
 TEST(Planner, StopsWhenNoHoleLiesBelow) {
   // Holes at 3000 and 5000; blocks at 4000, 6000, 7000. 7000 -> 3000, 6000 -> 5000, 4000 stays.
-  auto in = layout({{3000, Verdict::Release}, {4000, Verdict::Keep}, {5000, Verdict::Release},
-                    {6000, Verdict::Keep}, {7000, Verdict::Keep}});
+  auto in = layout({{3000, Verdict::Release},
+                    {4000, Verdict::Keep},
+                    {5000, Verdict::Release},
+                    {6000, Verdict::Keep},
+                    {7000, Verdict::Keep}});
   Plan p = make_plan(in);
   ASSERT_EQ(p.moves.size(), 2u);
   EXPECT_EQ(p.moves[0], (Move{4, 7000, 3000, kSlot}));
@@ -72,10 +74,10 @@ TEST(Planner, StopsWhenNoHoleLiesBelow) {
 
 TEST(Planner, MetadataBetweenBlocksNeverMovesAndIsNeverOverwritten) {
   auto in = layout({{3000, Verdict::Release}, {5000, Verdict::Keep}});
-  in.fixed.push_back({3500, 100});  // a parent locator inside the released slot
-  in.fixed.push_back({4000, 1000}); // and one after it
+  in.fixed.push_back({3500, 100});   // a parent locator inside the released slot
+  in.fixed.push_back({4000, 1000});  // and one after it
   Plan p = make_plan(in);
-  EXPECT_TRUE(p.moves.empty());      // [3000,3500) and [3600,4000) are too small for a slot
+  EXPECT_TRUE(p.moves.empty());  // [3000,3500) and [3600,4000) are too small for a slot
   EXPECT_EQ(p.new_file_size, in.file_size);
 }
 
@@ -104,9 +106,8 @@ TEST(Planner, SlotsOfTwoSizesEachTakeTheLowestHoleTheyFit) {
   PlanInput in;
   in.alignment = 100;
   in.fixed = {{0, 1000}};
-  in.slots = {{0, 1000, 100, Verdict::Release},  {1, 1100, 400, Verdict::Keep},
-              {2, 1500, 400, Verdict::Release},  {3, 1900, 400, Verdict::Keep},
-              {4, 2300, 400, Verdict::Keep},     {9, 2700, 100, Verdict::Keep}};
+  in.slots = {{0, 1000, 100, Verdict::Release}, {1, 1100, 400, Verdict::Keep}, {2, 1500, 400, Verdict::Release},
+              {3, 1900, 400, Verdict::Keep},    {4, 2300, 400, Verdict::Keep}, {9, 2700, 100, Verdict::Keep}};
   in.file_size = 2800;
   Plan p = make_plan(in);
   // Holes: [1000, 1100) and [1500, 1900). The bitmap slot at 2700 takes the small one; block 4 the large.

@@ -7,8 +7,8 @@
 
 #include <algorithm>
 
-#include "image/open_image.h"
 #include "compact_checks.h"
+#include "image/open_image.h"
 #include "vhdx/create.h"
 #include "vhdx/vhdx_disk.h"
 
@@ -123,22 +123,23 @@ TEST_P(VhdxFixtureCompaction, CompactsAndComparesEqual) {
   EXPECT_EQ(file_size(img), GetParam().size_after);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Fixtures, VhdxFixtureCompaction,
-    ::testing::Values(
-        // 128 FULLY_PRESENT 2 MiB blocks, data in the first only: 260 MiB -> 6 MiB.
-        FixtureCase{"qemu-iotests/test-disk2vhd.vhdx.bz2", 127, 6 * kMiB},
-        // Hyper-V: 3 FULLY_PRESENT blocks of 0xa5 and 29 ZERO blocks: nothing to give back.
-        FixtureCase{"qemu-iotests/iotest-dynamic-1G.vhdx.bz2", 0, 100 * kMiB},
-        // Windows 10: one FULLY_PRESENT 32 MiB block holding a file system.
-        FixtureCase{"dissect.hypervisor/dynamic.vhdx.gz", 0, 36 * kMiB},
-        // Windows 10: Linux swap, one FULLY_PRESENT and one ZERO block.
-        FixtureCase{"discutils/swap.zip", 0, 36 * kMiB, QemuReads::FileOnly}),
-    [](const auto& test) {
-      std::string n = std::filesystem::path(test.param.fixture).stem().stem().string();
-      std::replace_if(n.begin(), n.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
-      return n;
-    });
+INSTANTIATE_TEST_SUITE_P(Fixtures, VhdxFixtureCompaction,
+                         ::testing::Values(
+                             // 128 FULLY_PRESENT 2 MiB blocks, data in the first only: 260 MiB -> 6 MiB.
+                             FixtureCase{"qemu-iotests/test-disk2vhd.vhdx.bz2", 127, 6 * kMiB},
+                             // Hyper-V: 3 FULLY_PRESENT blocks of 0xa5 and 29 ZERO blocks: nothing to give back.
+                             FixtureCase{"qemu-iotests/iotest-dynamic-1G.vhdx.bz2", 0, 100 * kMiB},
+                             // Windows 10: one FULLY_PRESENT 32 MiB block holding a file system.
+                             FixtureCase{"dissect.hypervisor/dynamic.vhdx.gz", 0, 36 * kMiB},
+                             // Windows 10: Linux swap, one FULLY_PRESENT and one ZERO block.
+                             FixtureCase{"discutils/swap.zip", 0, 36 * kMiB, QemuReads::FileOnly}),
+                         [](const auto& test) {
+                           std::string n = std::filesystem::path(test.param.fixture).stem().stem().string();
+                           std::replace_if(
+                               n.begin(), n.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); },
+                               '_');
+                           return n;
+                         });
 
 class VhdxDirtyLogCompaction : public ::testing::TestWithParam<const char*> {};
 
@@ -199,11 +200,18 @@ TEST(VhdxCompact, DifferencingChildKeepsItsVirtualContentAndThePartialBlocksThei
   Opened after = open_vhdx(pair.child);
   vhdx::Image& image = after.image();
   EXPECT_EQ(image.header().data_write_guid, data_guid) << "the visible content did not change";
-  const std::vector<PayloadState> expected{
-      PayloadState::NotPresent,       PayloadState::Zero,             PayloadState::FullyPresent,
-      PayloadState::NotPresent,       PayloadState::FullyPresent,     PayloadState::NotPresent,
-      PayloadState::PartiallyPresent, PayloadState::PartiallyPresent, PayloadState::NotPresent,
-      PayloadState::Zero,             PayloadState::Zero,             PayloadState::NotPresent};
+  const std::vector<PayloadState> expected{PayloadState::NotPresent,
+                                           PayloadState::Zero,
+                                           PayloadState::FullyPresent,
+                                           PayloadState::NotPresent,
+                                           PayloadState::FullyPresent,
+                                           PayloadState::NotPresent,
+                                           PayloadState::PartiallyPresent,
+                                           PayloadState::PartiallyPresent,
+                                           PayloadState::NotPresent,
+                                           PayloadState::Zero,
+                                           PayloadState::Zero,
+                                           PayloadState::NotPresent};
   for (uint64_t b = 0; b < expected.size(); ++b) {
     EXPECT_EQ(image.block(b).payload_state(), expected[b]) << "block " << b;
     if (!image.block(b).has_data()) {
@@ -281,9 +289,10 @@ TEST(VhdxCompact, SixtyFourTiBDiskWithFewBlocks) {
   TempDir dir;
   std::string img = dir.file("big.vhdx");
   run_ok("qemu-img create -q -f vhdx -o block_size=32M " + q(img) + " 64T");
-  run_ok("qemu-io -f vhdx -c 'write -P 0 0 32M' -c 'write -P 0x11 10T 1M' -c 'write -P 0 40T 32M' "
-         "-c 'write -P 0x22 63T 32M' " +
-         q(img));
+  run_ok(
+      "qemu-io -f vhdx -c 'write -P 0 0 32M' -c 'write -P 0x11 10T 1M' -c 'write -P 0 40T 32M' "
+      "-c 'write -P 0x22 63T 32M' " +
+      q(img));
   std::string orig = keep_copy(img);
   Report predicted = dry_run(img);
   Report r = compact_ok(img);

@@ -33,10 +33,12 @@ TEST(Utf16, LoneSurrogatesBecomeReplacementCharacters) {
 }
 
 TEST(Utf16, MalformedUtf8BecomesReplacementCharacters) {
-  EXPECT_EQ(valid_utf8("a\xFF" "b"), "a" + kReplacement + "b");
-  EXPECT_EQ(valid_utf8("\xC0\xAF"), kReplacement + kReplacement);      // overlong "/"
+  EXPECT_EQ(valid_utf8("a\xFF"
+                       "b"),
+            "a" + kReplacement + "b");
+  EXPECT_EQ(valid_utf8("\xC0\xAF"), kReplacement + kReplacement);                     // overlong "/"
   EXPECT_EQ(valid_utf8("\xED\xA0\x80"), kReplacement + kReplacement + kReplacement);  // encoded surrogate
-  EXPECT_EQ(valid_utf8("\xE6\x97"), kReplacement + kReplacement);      // truncated
+  EXPECT_EQ(valid_utf8("\xE6\x97"), kReplacement + kReplacement);                     // truncated
   EXPECT_EQ(valid_utf8("ok \xE6\x97\xA5"), "ok \xE6\x97\xA5");
   EXPECT_EQ(utf16_to_utf8(utf8_to_utf16("a\xFF")), "a" + kReplacement);
 }

@@ -11,9 +11,9 @@
 #include <thread>
 
 #include "disk/virtual_disk.h"
-#include "open_disk.h"
 #include "fs/usage_map.h"
 #include "io/file.h"
+#include "open_disk.h"
 #include "test_support.h"
 
 namespace {
@@ -70,8 +70,8 @@ vfs::UsageMap map_ok(const std::string& path) {
 
 bool have(const std::string& tool) { return run("command -v " + tool + " >/dev/null 2>&1").status == 0; }
 
-#define REQUIRE_TOOLS(...)                                                     \
-  for (const char* t : {__VA_ARGS__}) {                                        \
+#define REQUIRE_TOOLS(...)                                                                        \
+  for (const char* t : {__VA_ARGS__}) {                                                           \
     if (!have(t)) GTEST_SKIP() << t << " is not installed (scripts/install-deps.sh installs it)"; \
   }
 
@@ -125,13 +125,13 @@ Referee dumpe2fs(const std::string& image) {
 
 struct Variant {
   const char* name;
-  const char* mkfs;        // mke2fs options
-  const char* flavour;     // what map_usage must call it
+  const char* mkfs;     // mke2fs options
+  const char* flavour;  // what map_usage must call it
 };
 const Variant kVariants[] = {
     {"ext4", "-t ext4 -b 4096", "ext4"},
     {"ext4_no64bit", "-t ext4 -O ^64bit", "ext4"},
-    {"ext4_no_flex_bg", "-t ext4 -b 4096 -g 2048 -O ^flex_bg", "ext4"},            // -g: 3 groups, not 1
+    {"ext4_no_flex_bg", "-t ext4 -b 4096 -g 2048 -O ^flex_bg", "ext4"},  // -g: 3 groups, not 1
     {"ext4_meta_bg", "-t ext4 -b 4096 -g 2048 -O meta_bg,^resize_inode", "ext4"},
     {"ext4_bigalloc", "-t ext4 -b 4096 -O bigalloc -C 16384", "ext4"},
     {"ext4_no_journal", "-t ext4 -b 4096 -g 2048 -O ^has_journal", "ext4"},
@@ -238,13 +238,15 @@ TEST_F(FsImages, MbrPrimaryAndLogicalMatchDumpe2fs) {
   const uint64_t s = 512;
   std::string disk = make_disk("mbr.img", 140,
                                "label: dos\n"
-                               "start=2048, size=49152, type=83\n"       // 1 MiB, 24 MiB: ext4
-                               "start=55296, size=49152, type=83\n"      // 27 MiB: ext2 (a gap before it)
-                               "start=106496, size=180224, type=5\n"     // 52 MiB: extended
-                               "start=110592, size=49152, type=83\n"     // 54 MiB: ext3
-                               "start=163840, size=49152, type=83\n");   // 80 MiB: bigalloc
-  struct P { const Variant* v; uint64_t start; } parts[] = {
-      {&kVariants[0], 2048}, {&kVariants[7], 55296}, {&kVariants[8], 110592}, {&kVariants[4], 163840}};
+                               "start=2048, size=49152, type=83\n"      // 1 MiB, 24 MiB: ext4
+                               "start=55296, size=49152, type=83\n"     // 27 MiB: ext2 (a gap before it)
+                               "start=106496, size=180224, type=5\n"    // 52 MiB: extended
+                               "start=110592, size=49152, type=83\n"    // 54 MiB: ext3
+                               "start=163840, size=49152, type=83\n");  // 80 MiB: bigalloc
+  struct P {
+    const Variant* v;
+    uint64_t start;
+  } parts[] = {{&kVariants[0], 2048}, {&kVariants[7], 55296}, {&kVariants[8], 110592}, {&kVariants[4], 163840}};
   std::vector<std::string> images;
   for (auto& p : parts) {
     images.push_back(make_fs(p.v->name, p.v->mkfs));
@@ -302,9 +304,10 @@ TEST_F(FsImages, GptSeveralPartitions) {
   expect_matches(m, a, 2048 * s, 24 * MiB);
   expect_matches(m, b, 83968 * s, 24 * MiB);
   const uint64_t last_usable = 100 * MiB / s - 34;
-  Ranges outside = {{0, MiB}, {(last_usable + 1) * s, 100 * MiB - (last_usable + 1) * s},
-                    {51200 * s, 4096},            // the swap header page only
-                    {67584 * s, 8 * MiB}};        // LVM and unknown: whole
+  Ranges outside = {{0, MiB},
+                    {(last_usable + 1) * s, 100 * MiB - (last_usable + 1) * s},
+                    {51200 * s, 4096},      // the swap header page only
+                    {67584 * s, 8 * MiB}};  // LVM and unknown: whole
   for (auto r : referee_at(a, 2048 * s, 24 * MiB)) outside.push_back(r);
   for (auto r : referee_at(b, 83968 * s, 24 * MiB)) outside.push_back(r);
   EXPECT_EQ(show(m.used), show(merged(outside)));
@@ -336,7 +339,7 @@ TEST_F(FsImages, GptPrimaryDamagedUsesBackup) {
   place(a, disk, 2048 * s);
   vfs::UsageMap clean = map_ok(disk);
   EXPECT_TRUE(clean.notes.empty());
-  vhdkit::testing::patch_file(disk, 512 + 40, {0xff});         // FirstUsableLBA: breaks the header CRC
+  vhdkit::testing::patch_file(disk, 512 + 40, {0xff});  // FirstUsableLBA: breaks the header CRC
   vfs::UsageMap m = map_ok(disk);
   ASSERT_EQ(m.volumes.size(), 2u);
   ASSERT_FALSE(m.notes.empty());
@@ -431,8 +434,7 @@ TEST_F(FsImages, MbrExtendedLoopKeptWhole) {
   EXPECT_NE(m.volumes[1].reason.find("loops"), std::string::npos) << m.volumes[1].reason;
   ASSERT_FALSE(m.notes.empty());
   expect_matches(m, a, 2048 * s, 24 * MiB);
-  EXPECT_EQ(show(window(m.used, 51200 * s, 60 * MiB - 51200 * s)),
-            show({{0, 60 * MiB - 51200 * s}}));
+  EXPECT_EQ(show(window(m.used, 51200 * s, 60 * MiB - 51200 * s)), show({{0, 60 * MiB - 51200 * s}}));
 }
 
 // The same map through a VHDX (qemu-img convert) and on two threads at once.
@@ -469,7 +471,8 @@ TEST_F(FsImages, VhdxAndConcurrentMaps) {
 // A disk with no table and no file system: all used, no file system read.
 TEST_F(FsImages, NothingRecognisedKeptWhole) {
   std::string disk = dir_.file("junk.img");
-  run_ok("truncate -s 8M " + q(disk) + " && dd if=/dev/urandom of=" + q(disk) + " bs=64K count=4 conv=notrunc status=none");
+  run_ok("truncate -s 8M " + q(disk) + " && dd if=/dev/urandom of=" + q(disk) +
+         " bs=64K count=4 conv=notrunc status=none");
   vfs::UsageMap m = map_ok(disk);
   EXPECT_EQ(show(m.used), show({{0, 8 * MiB}}));
   EXPECT_FALSE(m.any_filesystem_read);
@@ -483,8 +486,9 @@ TEST_F(FsImages, Maps8GiBQuickly) {
   std::string img = dir_.file("big.fs");
   const char* env = std::getenv("VHDKIT_FS_BIG_GIB");
   uint64_t gib = env ? std::stoull(env) : 8;
-  run_ok("truncate -s " + std::to_string(gib) + "G " + q(img) + " && mke2fs -q -F -t ext4 -O ^metadata_csum,^uninit_bg " +
-         "-E lazy_itable_init=1,lazy_journal_init=1 -d " + q(content_) + " " + q(img) + " 2>&1");
+  run_ok("truncate -s " + std::to_string(gib) + "G " + q(img) +
+         " && mke2fs -q -F -t ext4 -O ^metadata_csum,^uninit_bg " + "-E lazy_itable_init=1,lazy_journal_init=1 -d " +
+         q(content_) + " " + q(img) + " 2>&1");
   // VHDKIT_FS_BIG_FORMAT=vhdx (or vpc) maps the same file system through that format instead.
   std::string target = img;
   if (const char* format = std::getenv("VHDKIT_FS_BIG_FORMAT")) {
@@ -496,7 +500,8 @@ TEST_F(FsImages, Maps8GiBQuickly) {
   vfs::UsageMap m = map_ok(target);
   double cpu = double(std::clock() - c0) / CLOCKS_PER_SEC;
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("%llu GiB ext4: mapped in %.3f s (%.3f s CPU), %zu used ranges\n", static_cast<unsigned long long>(gib), wall, cpu, m.used.size());
+  std::printf("%llu GiB ext4: mapped in %.3f s (%.3f s CPU), %zu used ranges\n", static_cast<unsigned long long>(gib),
+              wall, cpu, m.used.size());
   ASSERT_EQ(m.volumes.size(), 1u);
   EXPECT_EQ(m.volumes[0].state, vfs::Volume::State::Read);
   EXPECT_LT(cpu, 2.0);

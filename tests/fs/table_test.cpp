@@ -10,10 +10,10 @@
 
 #include "core/bytes.h"
 #include "disk/virtual_disk.h"
-#include "open_disk.h"
 #include "fs/usage_map.h"
-#include "io/testing/fault_env.h"
 #include "io/file.h"
+#include "io/testing/fault_env.h"
+#include "open_disk.h"
 #include "test_support.h"
 
 namespace {
@@ -51,12 +51,14 @@ class FsTables : public ::testing::Test {
  protected:
   void SetUp() override {
     for (const char* t : {"mke2fs", "sfdisk", "sgdisk"}) {
-      if (run(std::string("command -v ") + t + " >/dev/null 2>&1").status != 0) GTEST_SKIP() << t << " is not installed";
+      if (run(std::string("command -v ") + t + " >/dev/null 2>&1").status != 0)
+        GTEST_SKIP() << t << " is not installed";
     }
   }
   std::string ext4(uint64_t mib) {
     std::string img = dir_.file("fs" + std::to_string(n_++));
-    run_ok("truncate -s " + std::to_string(mib) + "M " + q(img) + " && mke2fs -q -F -t ext4 -b 4096 " + q(img) + " 2>&1");
+    run_ok("truncate -s " + std::to_string(mib) + "M " + q(img) + " && mke2fs -q -F -t ext4 -b 4096 " + q(img) +
+           " 2>&1");
     return img;
   }
   void place(const std::string& fs, const std::string& disk, uint64_t offset) {
@@ -181,8 +183,10 @@ TEST_F(FsTables, BackupDamagedIsNoted) {
 // MBR entries patched by hand: sfdisk refuses to write overlapping or oversized partitions.
 TEST_F(FsTables, MbrOverlapAndOversize) {
   std::string disk = dir_.file("m.img");
-  run_ok("truncate -s 60M " + q(disk) + " && printf 'label: dos\\nstart=2048, size=24MiB, type=83\\n"
-         "start=53248, size=24MiB, type=83\\n' | sfdisk -q " + q(disk) + " 2>&1");
+  run_ok("truncate -s 60M " + q(disk) +
+         " && printf 'label: dos\\nstart=2048, size=24MiB, type=83\\n"
+         "start=53248, size=24MiB, type=83\\n' | sfdisk -q " +
+         q(disk) + " 2>&1");
   place(ext4(24), disk, MiB);
   place(ext4(24), disk, 53248 * 512);
   vfs::UsageMap clean = map_ok(disk);

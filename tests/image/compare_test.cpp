@@ -25,8 +25,7 @@ class FakeDisk final : public VirtualDisk {
     if (fail_reads) return fail(ReturnCode::Failed, path_, "injected read error");
     if (offset + buf.size() > size_) return fail(ReturnCode::InvalidParameter, path_, "read past the end");
     bytes_read += buf.size();
-    for (size_t i = 0; i < buf.size(); ++i)
-      buf[i] = offset + i < bytes_.size() ? bytes_[offset + i] : std::byte{0};
+    for (size_t i = 0; i < buf.size(); ++i) buf[i] = offset + i < bytes_.size() ? bytes_[offset + i] : std::byte{0};
     return ok();
   }
   Status write(uint64_t, std::span<const std::byte>) override { return fail(ReturnCode::InvalidState, path_, "ro"); }

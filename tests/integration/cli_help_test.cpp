@@ -82,8 +82,8 @@ TEST(CliUsage, BadCommandLinesExitTwoWithUsageAndLeaveTheImageAlone) {
     RunResult r = vhdkit(c.args);
     EXPECT_EQ(r.status, 2) << "vhdkit " << c.args << "\n" << r.err;
     EXPECT_NE(r.err.find("vhdkit: "), std::string::npos) << c.args << "\n" << r.err;
-    EXPECT_NE(r.err.find(c.says), std::string::npos) << "vhdkit " << c.args << " should say '" << c.says
-                                                     << "':\n" << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << "vhdkit " << c.args << " should say '" << c.says << "':\n"
+                                                     << r.err;
     EXPECT_NE(r.err.find("Usage: vhdkit"), std::string::npos) << "no usage for: vhdkit " << c.args << "\n" << r.err;
     EXPECT_TRUE(r.out.empty()) << c.args << " printed on stdout:\n" << r.out;
   }

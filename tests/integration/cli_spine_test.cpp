@@ -37,7 +37,8 @@ std::string make_image(const TempDir& dir, const std::string& format, const std:
 }
 
 TEST(CliSpine, CompactOpensTheImageAtMostTwice) {
-  if (run("command -v strace").status != 0) GTEST_SKIP() << "strace is not installed (scripts/install-deps.sh installs it)";
+  if (run("command -v strace").status != 0)
+    GTEST_SKIP() << "strace is not installed (scripts/install-deps.sh installs it)";
   TempDir dir;
   for (const char* format : {"vpc", "vhdx"}) {
     std::string img = make_image(dir, format, std::string("spine-") + format);
@@ -77,8 +78,8 @@ TEST(CliSpine, AModeTheImageCannotDoIsRefusedBeforeAJob) {
   struct Case {
     std::string image, mode;
   };
-  for (const Case& c : {Case{fixed, "prezeroed"}, Case{fixed, "full"}, Case{dynamic, "retrim"},
-                        Case{dynamic, "pretrimmed"}}) {
+  for (const Case& c :
+       {Case{fixed, "prezeroed"}, Case{fixed, "full"}, Case{dynamic, "retrim"}, Case{dynamic, "pretrimmed"}}) {
     std::string before = sha256(c.image);
     RunResult r = vhdkit("compact --mode " + c.mode + " " + q(c.image));
     EXPECT_EQ(r.status, 6) << c.mode << ": " << r.out << r.err;  // 6: not supported

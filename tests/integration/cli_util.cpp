@@ -28,8 +28,8 @@ VhdiInfo vhdiinfo(const std::string& path) {
   return i;
 }
 
-void expect_compare_agrees(const std::string& a, const std::string& fa, const std::string& b,
-                           const std::string& fb, int expected_status) {
+void expect_compare_agrees(const std::string& a, const std::string& fa, const std::string& b, const std::string& fb,
+                           int expected_status) {
   RunResult ours = vhdkit("compare " + q(a) + " " + q(b));
   RunResult qemu = run("qemu-img compare -f " + fa + " -F " + fb + " " + q(a) + " " + q(b));
   EXPECT_EQ(ours.status, expected_status) << a << " vs " << b << "\n" << ours.out << ours.err;
@@ -38,7 +38,7 @@ void expect_compare_agrees(const std::string& a, const std::string& fa, const st
 }
 
 void make_cli_differencing_pair(const std::string& format, const std::string& parent, const std::string& child,
-                            const std::string& expected_raw) {
+                                const std::string& expected_raw) {
   const std::string vk = q(vhdkit_bin());
   run_ok(vk + " create --format " + format + " --size 16M " + q(parent));
   run_ok(vk + " write " + q(parent) + " 0 --pattern 0x22 --length 4M");

@@ -27,13 +27,13 @@ VhdiInfo vhdiinfo(const std::string& path);
 
 // Runs `vhdkit compare A B` and `qemu-img compare -f FA -F FB A B` (FA, FB: qemu's format names) and
 // expects both to exit with expected_status and print the same text.
-void expect_compare_agrees(const std::string& a, const std::string& fa, const std::string& b,
-                           const std::string& fb, int expected_status);
+void expect_compare_agrees(const std::string& a, const std::string& fa, const std::string& b, const std::string& fb,
+                           int expected_status);
 
 // Through vhdkit create/write in `format`: a 16 MiB parent holding 0x22 over its first 4 MiB and a
 // differencing child that wrote 0x33 over 1-2 MiB; and, through qemu-io, the raw image of the child's content.
 void make_cli_differencing_pair(const std::string& format, const std::string& parent, const std::string& child,
-                            const std::string& expected_raw);
+                                const std::string& expected_raw);
 
 // A file of `size` bytes of pseudo-random data (seeded: the same every run), fully allocated on the host.
 void make_random_file(const std::string& path, uint64_t size, uint32_t seed = 1);

@@ -26,8 +26,7 @@ class CliVhd : public ::testing::Test {
   QemuImage converted(const std::string& name, const std::string& vpc_options, const std::string& type) {
     QemuImage img{name, dir.file(name + ".vhd"), dir.file(name + ".raw"), type};
     run_ok("qemu-img create -q -f raw " + q(img.raw) + " 24M");
-    run_ok("qemu-io -f raw -c 'write -P 0x5a 0 64k' -c 'write -P 0xc3 3M 2M' -c 'write -P 0x01 17M 512' " +
-           q(img.raw));
+    run_ok("qemu-io -f raw -c 'write -P 0x5a 0 64k' -c 'write -P 0xc3 3M 2M' -c 'write -P 0x01 17M 512' " + q(img.raw));
     run_ok("qemu-img convert -f raw -O vpc -o " + vpc_options + " " + q(img.raw) + " " + q(img.vhd));
     return img;
   }
@@ -41,7 +40,7 @@ class CliVhd : public ::testing::Test {
   }
   std::vector<QemuImage> qemu_images() {
     return {
-        created("chs-rounded", "subformat=dynamic", "10M"),      // 10 MiB rounds up to 10514432 through CHS
+        created("chs-rounded", "subformat=dynamic", "10M"),  // 10 MiB rounds up to 10514432 through CHS
         created("odd-size", "subformat=dynamic", "100000k"),
         created("force-size", "subformat=dynamic,force_size=on", "64M"),
         converted("converted", "subformat=dynamic,force_size=on", "dynamic"),
@@ -247,15 +246,26 @@ TEST_F(CliVhd, MalformedImagesAreNamedAndLeftUnchanged) {
   const std::string good = images[3].vhd;  // dynamic, with data
   const uint64_t size = std::filesystem::file_size(good);
   std::vector<Malformed> cases = {
-      {"footer checksum", [&](const std::string& p) { patch_file(p, size - 512 + 64, {0xde, 0xad}); }, "checksum"},
+      {"footer checksum",
+       [&](const std::string& p) {
+         patch_file(p, size - 512 + 64, {0xde, 0xad});
+       },
+       "checksum"},
       {"both footers' checksums",
        [&](const std::string& p) {
          patch_file(p, 64, {0xde, 0xad});
          patch_file(p, size - 512 + 64, {0xde, 0xad});
        },
        "checksum"},
-      {"dynamic header cookie", [](const std::string& p) { patch_file(p, 512, {'x', 'x', 'x'}); }, "cxsparse"},
-      {"BAT entry past the end", [](const std::string& p) { patch_file(p, 1536, {0x00, 0xff, 0xff, 0x00}); },
+      {"dynamic header cookie",
+       [](const std::string& p) {
+         patch_file(p, 512, {'x', 'x', 'x'});
+       },
+       "cxsparse"},
+      {"BAT entry past the end",
+       [](const std::string& p) {
+         patch_file(p, 1536, {0x00, 0xff, 0xff, 0x00});
+       },
        "BAT entry 0"},
       {"truncated", [](const std::string& p) { std::filesystem::resize_file(p, 1000); }, "truncated"},
       {"not a VHD at all", [](const std::string& p) { std::filesystem::resize_file(p, 0); }, ""},

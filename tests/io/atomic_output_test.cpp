@@ -56,9 +56,8 @@ TEST(AtomicOutput, TheTemporaryFileLivesBesideTheTargetAndGoesAwayWhenAbandoned)
 TEST(AtomicOutput, AFailingFillLeavesTheTargetAlone) {
   MemEnv mem;
   mem.set_bytes(kTarget, text("old"));
-  auto s = write_atomically(mem, kTarget, [](File&) -> Status {
-    return fail(ReturnCode::Failed, "x", "the compaction failed");
-  });
+  auto s = write_atomically(mem, kTarget,
+                            [](File&) -> Status { return fail(ReturnCode::Failed, "x", "the compaction failed"); });
   ASSERT_FALSE(s);
   EXPECT_EQ(*mem.bytes(kTarget), text("old"));
   EXPECT_EQ(mem.paths(), std::vector<std::string>{kTarget});

@@ -161,9 +161,9 @@ TEST(CrashEnv, PowerCutAfterTheNthOperationStopsEverything) {
   env.cut_power_after(3);
   auto f = *env.open(kPath, Access::ReadWrite);
   auto other = *env.open("/mem/other", Access::ReadWrite);
-  ASSERT_TRUE(f->write_at(0, text("1")));   // op 1
-  ASSERT_TRUE(f->flush());                  // op 2
-  ASSERT_TRUE(f->write_at(1, text("2")));   // op 3: the last one that happens
+  ASSERT_TRUE(f->write_at(0, text("1")));  // op 1
+  ASSERT_TRUE(f->flush());                 // op 2
+  ASSERT_TRUE(f->write_at(1, text("2")));  // op 3: the last one that happens
   EXPECT_TRUE(env.power_is_off());
   auto s = f->write_at(2, text("3"));
   ASSERT_FALSE(s);
@@ -232,7 +232,7 @@ enum class Order { FlushBeforePointer, NoFlush };
 
 void toy_setup(CrashEnv& env) {
   std::vector<std::byte> img(4096, std::byte{0});
-  std::memcpy(img.data(), "1", 1);                              // pointer: record in slot 1
+  std::memcpy(img.data(), "1", 1);                                    // pointer: record in slot 1
   std::fill(img.begin() + 1024, img.begin() + 2048, std::byte{'o'});  // slot 1: the old record
   env.set_bytes(kPath, img);
 }
@@ -259,9 +259,7 @@ TEST(CrashEnv, HarnessProvesACorrectWriteOrderAndCatchesAWrongOne) {
   uint64_t bad = 0;
   auto good = run_crash_matrix(
       toy_setup, [](Env& env) { toy_update(env, Order::FlushBeforePointer); }, kPath,
-      [&](MemEnv& after, const CrashPoint& point) {
-        EXPECT_NE(toy_record(after), "torn") << point.describe();
-      });
+      [&](MemEnv& after, const CrashPoint& point) { EXPECT_NE(toy_record(after), "torn") << point.describe(); });
   EXPECT_EQ(good.total_ops, 4u);
   EXPECT_EQ(good.cut_points, 4u);
   EXPECT_GE(good.states, 4u + 4);
@@ -284,12 +282,11 @@ TEST(CrashEnvDirectories, UnsyncedCreateAndRenameMayBeLost) {
   env.set_bytes("/d/target", text("old"));
   env.cut_power_after(4);
   auto tmp = *env.open("/d/tmp", Access::ReadWrite, Creation::CreateNew);  // op 1
-  ASSERT_TRUE(tmp->write_at(0, text("new")));                               // op 2
-  ASSERT_TRUE(tmp->flush());                                                // op 3
-  ASSERT_TRUE(env.rename("/d/tmp", "/d/target"));                           // op 4
+  ASSERT_TRUE(tmp->write_at(0, text("new")));                              // op 2
+  ASSERT_TRUE(tmp->flush());                                               // op 3
+  ASSERT_TRUE(env.rename("/d/tmp", "/d/target"));                          // op 4
   EXPECT_FALSE(env.sync_dir("/d")) << "the power is off";
-  EXPECT_EQ(env.pending_directory_ops(),
-            (std::vector<std::string>{"create /d/tmp", "rename /d/tmp -> /d/target"}));
+  EXPECT_EQ(env.pending_directory_ops(), (std::vector<std::string>{"create /d/tmp", "rename /d/tmp -> /d/target"}));
 
   auto world = [&](size_t dir_ops) {
     auto state = env.with_directory_ops(env.all_pending("/d/target"), dir_ops);
@@ -344,18 +341,17 @@ Status write_new_output(Env& env, Order order) {
 TEST(CrashEnvDirectories, AtomicOutputLeavesOldOrNewAfterEveryPowerCut) {
   for (Order order : {Order::FlushBeforePointer, Order::NoFlush}) {
     uint64_t partial = 0;
-    auto coverage = run_crash_matrix(
-        [](CrashEnv& env) { env.set_bytes("/d/out.img", filled(1000, 'o')); },
-        [&](Env& env) { (void)write_new_output(env, order); }, "/d/out.img",
-        [&](MemEnv& after, const CrashPoint& point) {
-          auto out = after.bytes("/d/out.img");
-          ASSERT_TRUE(out) << point.describe();
-          bool old_or_new = *out == filled(1000, 'o') || *out == filled(3000, 'n');
-          if (order == Order::FlushBeforePointer) {
-            EXPECT_TRUE(old_or_new) << point.describe();
-          }
-          partial += !old_or_new;
-        });
+    auto coverage = run_crash_matrix([](CrashEnv& env) { env.set_bytes("/d/out.img", filled(1000, 'o')); },
+                                     [&](Env& env) { (void)write_new_output(env, order); }, "/d/out.img",
+                                     [&](MemEnv& after, const CrashPoint& point) {
+                                       auto out = after.bytes("/d/out.img");
+                                       ASSERT_TRUE(out) << point.describe();
+                                       bool old_or_new = *out == filled(1000, 'o') || *out == filled(3000, 'n');
+                                       if (order == Order::FlushBeforePointer) {
+                                         EXPECT_TRUE(old_or_new) << point.describe();
+                                       }
+                                       partial += !old_or_new;
+                                     });
     if (order == Order::FlushBeforePointer) {
       EXPECT_EQ(coverage.total_ops, 5u);  // create, write, flush, rename, sync dir
       EXPECT_GE(coverage.states, 10u);

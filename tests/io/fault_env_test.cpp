@@ -25,15 +25,15 @@ const std::string kPath = "/mem/disk.img";
 Status workload(Env& env) {
   VHDKIT_ASSIGN(auto f, env.open(kPath, Access::ReadWrite));
   std::vector<std::byte> buf(8);
-  VHDKIT_TRY(f->read_at(0, buf));                  // read
+  VHDKIT_TRY(f->read_at(0, buf));                       // read
   VHDKIT_TRY(f->write_at(8192, bytes_of("new data")));  // write
-  VHDKIT_TRY(f->flush());                          // flush
-  VHDKIT_TRY(f->copy_range(0, 16384, 4096));       // copy
-  VHDKIT_TRY(f->punch_hole(4096, 4096));           // punch
-  VHDKIT_TRY(f->truncate(20000));                  // truncate
-  VHDKIT_TRY(f->flush());                          // flush
-  VHDKIT_TRY(env.rename(kPath, kPath + ".new"));   // rename
-  return env.sync_dir("/mem");                     // sync dir
+  VHDKIT_TRY(f->flush());                               // flush
+  VHDKIT_TRY(f->copy_range(0, 16384, 4096));            // copy
+  VHDKIT_TRY(f->punch_hole(4096, 4096));                // punch
+  VHDKIT_TRY(f->truncate(20000));                       // truncate
+  VHDKIT_TRY(f->flush());                               // flush
+  VHDKIT_TRY(env.rename(kPath, kPath + ".new"));        // rename
+  return env.sync_dir("/mem");                          // sync dir
 }
 
 void seed(MemEnv& mem) { mem.set_bytes(kPath, std::vector<std::byte>(12288, std::byte{0x5a})); }

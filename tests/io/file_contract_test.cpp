@@ -171,7 +171,8 @@ TEST_P(FileContract, CopyRangeCopiesAndRefusesOverlap) {
   ASSERT_TRUE(f->copy_range(100, (2 << 20) + 7, len));
   auto all = read_all(*f);
   EXPECT_EQ(all.size(), std::max<uint64_t>(data.size(), (2 << 20) + 7 + len));
-  EXPECT_TRUE(std::equal(data.begin() + 100, data.begin() + 100 + static_cast<ptrdiff_t>(len), all.begin() + (2 << 20) + 7));
+  EXPECT_TRUE(
+      std::equal(data.begin() + 100, data.begin() + 100 + static_cast<ptrdiff_t>(len), all.begin() + (2 << 20) + 7));
   EXPECT_TRUE(std::equal(data.begin(), data.begin() + (2 << 20) + 7, all.begin()));
 
   auto overlap = f->copy_range(0, 100, 1000);

@@ -13,13 +13,13 @@ namespace vhdkit::io {
 namespace {
 
 using vhdkit::testing::ChildProcess;
-using vhdkit::testing::Stdin;
-using vhdkit::testing::StopBy;
-using vhdkit::testing::Stdout;
 using vhdkit::testing::file_is_locked;
 using vhdkit::testing::q;
 using vhdkit::testing::run;
 using vhdkit::testing::run_ok;
+using vhdkit::testing::Stdin;
+using vhdkit::testing::Stdout;
+using vhdkit::testing::StopBy;
 using vhdkit::testing::TempDir;
 
 class PosixLocks : public ::testing::Test {
@@ -39,8 +39,7 @@ class PosixLocks : public ::testing::Test {
     argv.push_back(img_);
     auto p = std::make_unique<ChildProcess>(argv, dir_.file("qemu-io.log"), Stdin::OpenPipe, Stdout::Log,
                                             StopBy::ClosingStdin);
-    EXPECT_TRUE(vhdkit::testing::wait_until([&] { return file_is_locked(img_); }))
-        << "qemu-io never locked the image";
+    EXPECT_TRUE(vhdkit::testing::wait_until([&] { return file_is_locked(img_); })) << "qemu-io never locked the image";
     return p;
   }
 
@@ -105,8 +104,8 @@ TEST_F(PosixLocks, QemuRefusesAnImageWeHoldExclusively) {
   auto f = open(Access::ReadWrite);
   ASSERT_TRUE(f->try_lock(LockMode::Exclusive));
   // (qemu-img info asks for no permission on the image, so no lock stops it: it is not in this list.)
-  for (const std::string cmd : {"qemu-io -f raw -c 'read 0 512' ", "qemu-io -r -f raw -c 'read 0 512' ",
-                                "qemu-img convert -f raw -O raw "}) {
+  for (const std::string cmd :
+       {"qemu-io -f raw -c 'read 0 512' ", "qemu-io -r -f raw -c 'read 0 512' ", "qemu-img convert -f raw -O raw "}) {
     auto r = run(cmd + q(img_) + (cmd.starts_with("qemu-img convert") ? " " + q(dir_.file("copy")) : ""));
     EXPECT_NE(r.status, 0) << cmd << " opened an image vhdkit holds exclusively\n" << r.out;
     EXPECT_NE(r.err.find("lock"), std::string::npos) << cmd << ": " << r.err;

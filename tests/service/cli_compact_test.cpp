@@ -66,7 +66,8 @@ TEST(CliCompact, SeveralPathsRunInTurnAndExitStatusSaysIfAllSucceeded) {
   EXPECT_NE(mixed.out.find(b + " was compacted successfully"), std::string::npos) << mixed.out;
   EXPECT_EQ(sha256(b), sha_b) << "compacting an already compact image changed it";
 
-  RunResult raw = run("truncate -s 8M " + q(dir.file("x.raw")) + " && " + q(vhdkit()) + " compact " + q(dir.file("x.raw")));
+  RunResult raw =
+      run("truncate -s 8M " + q(dir.file("x.raw")) + " && " + q(vhdkit()) + " compact " + q(dir.file("x.raw")));
   EXPECT_EQ(raw.status, 6) << raw.out;  // Not Supported
   EXPECT_NE(raw.out.find("returned error 32770 (Not Supported)"), std::string::npos) << raw.out;
   RunResult bad_mode = run(q(vhdkit()) + " compact --mode sideways " + q(a));
@@ -149,7 +150,8 @@ TEST(CliCompact, CtrlCStopsAtASafePointAndRunningAgainFinishes) {
   std::string img = make_slow_vhd(dir, "slow.vhd", 256);
   std::string orig = keep_copy(img);
   std::string uninterrupted = dir.file("uninterrupted.vhd");
-  run_ok("cp --sparse=always " + q(img) + " " + q(uninterrupted) + " && " + q(vhdkit()) + " compact " + q(uninterrupted));
+  run_ok("cp --sparse=always " + q(img) + " " + q(uninterrupted) + " && " + q(vhdkit()) + " compact " +
+         q(uninterrupted));
   ChildProcess p({vhdkit(), "compact", img});
   ASSERT_TRUE(p.wait_for_line("In progress..."));
   p.signal(SIGINT);

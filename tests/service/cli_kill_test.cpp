@@ -46,7 +46,7 @@ enum class Recovery {
 struct ImageCase {
   std::string name;
   std::function<std::string(const TempDir&)> make;  // makes the image in the folder, returns its path
-  std::string qemu_format;                           // qemu-img -f; empty when qemu cannot open the image
+  std::string qemu_format;                          // qemu-img -f; empty when qemu cannot open the image
   Referee compare = Referee::Qemu;
   Recovery recovery = Recovery::None;
 };
@@ -70,8 +70,8 @@ std::string dynamic_image(const TempDir& dir, disk::Format format) {
 std::string differencing_image(const TempDir& dir, disk::Format format) {
   const bool vhdx = format == disk::Format::Vhdx;
   const std::string ext = vhdx ? ".vhdx" : ".vhd";
-  const std::string parent = make_dynamic(dir, "parent" + ext, std::string(32, 'P') + std::string(64, 'Z'), format,
-                                          2 * kMiB);
+  const std::string parent =
+      make_dynamic(dir, "parent" + ext, std::string(32, 'P') + std::string(64, 'Z'), format, 2 * kMiB);
   const std::string child = dir.file("child" + ext), parent_raw = dir.file("parent.raw");
   const std::string vhdkit = q(vhdkit_bin());
   run_ok("qemu-img convert -q -f " + qemu_format(parent) + " -O raw " + q(parent) + " " + q(parent_raw));
@@ -252,14 +252,14 @@ TEST_P(CliKill, SigkillAnywhereLeavesAValidImageAndARerunFinishes) {
     Landing landing = Landing::Finished;
     if (r.status != 0) {
       landing = run("cmp -s " + q(original) + " " + q(image)).status == 0 ? Landing::NothingWritten
-                : file_size(image) == compacted_size                           ? Landing::Shrunk
-                                                                                 : Landing::PartWay;
+                : file_size(image) == compacted_size                      ? Landing::Shrunk
+                                                                          : Landing::PartWay;
     }
     ++landings[landing];
     std::cout << c.name << ": kill " << i + 1 << "/" << kKillPoints.size() << " at " << point.name << ": ";
     if (r.killed) std::cout << "sent after " << seconds(r.killed_at) << " s, ";
-    std::cout << "progress last shown " << (r.last_percent < 0 ? "none" : std::to_string(r.last_percent) + "%")
-              << "; " << describe(landing) << "\n";
+    std::cout << "progress last shown " << (r.last_percent < 0 ? "none" : std::to_string(r.last_percent) + "%") << "; "
+              << describe(landing) << "\n";
 
     if (c.recovery == Recovery::QemuReplay) run_ok("qemu-img check -q -r all -f " + c.qemu_format + " " + q(image));
     if (!c.qemu_format.empty()) expect_qemu_check_passes(c, image);

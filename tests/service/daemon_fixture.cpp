@@ -15,8 +15,11 @@ using nlohmann::json;
 std::string vhdkitd_bin() { return VHDKITD_BINARY; }
 
 Daemon::Daemon(const TempDir& dir, std::vector<std::string> options)
-    : socket_(dir.file("vhdkitd.sock")), state_dir_(dir.file("state")), log_(dir.file("vhdkitd.log")),
-      options_(std::move(options)), openapi_(std::string(VHDKIT_SOURCE_DIR) + "/docs/openapi.json") {
+    : socket_(dir.file("vhdkitd.sock")),
+      state_dir_(dir.file("state")),
+      log_(dir.file("vhdkitd.log")),
+      options_(std::move(options)),
+      openapi_(std::string(VHDKIT_SOURCE_DIR) + "/docs/openapi.json") {
   start();
 }
 
@@ -61,7 +64,8 @@ service::HttpReply Daemon::call_raw(const std::string& method, const std::string
   if (!r) return {};
   auto problems = openapi_.check_reply(method, target, r->status, r->body);
   EXPECT_TRUE(problems.empty()) << method << " " << target << " -> " << r->status << " " << r->body.dump()
-                                << "\ndiffers from docs/openapi.json:\n" << ::testing::PrintToString(problems);
+                                << "\ndiffers from docs/openapi.json:\n"
+                                << ::testing::PrintToString(problems);
   return *r;
 }
 

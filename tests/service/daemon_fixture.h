@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "child_process.h"
-#include "openapi_check.h"
 #include "cli/http_client.h"
+#include "openapi_check.h"
 #include "service_images.h"
 
 namespace vhdkit::testing {

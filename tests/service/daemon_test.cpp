@@ -10,10 +10,10 @@
 #include <thread>
 
 #include "child_process.h"
-#include "daemon_fixture.h"
-#include "io/file.h"
 #include "compact/prepare.h"
 #include "daemon/caller.h"
+#include "daemon_fixture.h"
+#include "io/file.h"
 
 namespace vhdkit::testing {
 namespace {
@@ -30,9 +30,9 @@ void open_to_everyone(const TempDir& dir) { ::chmod(dir.path().c_str(), 0755); }
 
 // curl as another user, through the socket; returns the reply body.
 json curl_as(const std::string& user, const std::string& socket, const std::string& target, const json& body) {
-  std::string out = run_ok("setpriv --reuid " + user + " --regid nogroup --clear-groups curl -sS --unix-socket " +
-                           q(socket) + " -H 'Content-Type: application/json' -d " + q(body.dump()) + " " +
-                           q("http://localhost" + target));
+  std::string out =
+      run_ok("setpriv --reuid " + user + " --regid nogroup --clear-groups curl -sS --unix-socket " + q(socket) +
+             " -H 'Content-Type: application/json' -d " + q(body.dump()) + " " + q("http://localhost" + target));
   return json::parse(out);
 }
 
@@ -123,8 +123,9 @@ TEST(Daemon, EveryReturnCodeIsProvoked) {
   json job = d.wait_job(allowed["Job"]);
   EXPECT_EQ(job["Owner"], 65534);
   // Root sees every job; nobody sees only his own (not root's, made next).
-  json list_nobody = json::parse(run_ok("setpriv --reuid nobody --regid nogroup --clear-groups curl -sS --unix-socket " +
-                                        q(d.socket()) + " http://localhost/v2/jobs"));
+  json list_nobody =
+      json::parse(run_ok("setpriv --reuid nobody --regid nogroup --clear-groups curl -sS --unix-socket " +
+                         q(d.socket()) + " http://localhost/v2/jobs"));
   EXPECT_EQ(list_nobody["Jobs"].size(), 1u);
 
   // Held by qemu: System is in use.
@@ -246,10 +247,11 @@ TEST(Daemon, BadInputIsRefusedAndTheDaemonCarriesOn) {
   EXPECT_EQ(d.call("GET", kCompact).status, 405u);
   // A request that is not HTTP at all.
   // Requests that are not HTTP, or lie about their length, or stop half-way: answered or dropped.
-  for (std::string raw : {std::string("HELLO\r\n\r\n"),
-                          std::string("POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n"),
-                          std::string("POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{\"Pa"),
-                          std::string("GET /v2/jobs HTTP/1.1\r\n") + std::string(20000, 'X') + "\r\n\r\n"}) {
+  for (std::string raw :
+       {std::string("HELLO\r\n\r\n"),
+        std::string("POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n"),
+        std::string("POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{\"Pa"),
+        std::string("GET /v2/jobs HTTP/1.1\r\n") + std::string(20000, 'X') + "\r\n\r\n"}) {
     RunResult r = run("timeout 10 python3 -c " +
                       q("import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); "
                         "s.sendall(sys.argv[2].encode()); s.shutdown(socket.SHUT_WR); print(s.recv(4096).decode())") +
@@ -298,8 +300,9 @@ TEST(Daemon, StateAndValidation) {
   patch_file(img, 1536, {0x00, 0xff, 0xff, 0x00});  // BAT entry 0 (qemu-img puts the BAT at 1536) past the end
   json bad = d.call("POST", "/v2/ImageManagementService/ValidateVirtualHardDisk", json{{"Path", img}}).body;
   EXPECT_EQ(bad["Valid"], false) << bad.dump();
-  EXPECT_EQ(d.call("POST", "/v2/ImageManagementService/GetVirtualHardDiskState",
-                   json{{"Path", dir.file("none.vhd")}}).body["ReturnValue"], 32779);
+  EXPECT_EQ(d.call("POST", "/v2/ImageManagementService/GetVirtualHardDiskState", json{{"Path", dir.file("none.vhd")}})
+                .body["ReturnValue"],
+            32779);
 }
 
 TEST(Daemon, CliClientPrintsLikeTheReferenceSamples) {
@@ -328,8 +331,9 @@ TEST(Daemon, CliClientPrintsLikeTheReferenceSamples) {
 TEST(Daemon, TcpPortNeedsTheBearerToken) {
   TempDir dir;
   std::string token = "0123456789abcdef0123456789abcdef";
-  write_file(dir.file("token"), std::vector<std::byte>(reinterpret_cast<const std::byte*>(token.data()),
-                                                       reinterpret_cast<const std::byte*>(token.data()) + token.size()));
+  write_file(dir.file("token"),
+             std::vector<std::byte>(reinterpret_cast<const std::byte*>(token.data()),
+                                    reinterpret_cast<const std::byte*>(token.data()) + token.size()));
   int port = 20000 + ::getpid() % 20000;
   Daemon d(dir, {"--tcp-port", std::to_string(port), "--token-file", dir.file("token")});
   std::string url = "http://127.0.0.1:" + std::to_string(port) + "/v2/jobs";
@@ -392,8 +396,8 @@ TEST(Daemon, LoadTwoHundredRequestsFromTwentyClientsOnEightImages) {
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   long rss = d.peak_rss_kib();
   std::cout << "load: 200 requests, 20 clients, 8 images in " << seconds << " s: " << started << " jobs started ("
-            << completed << " completed), " << in_use << " refused in use, " << not_available
-            << " refused queue full, " << other << " other; vhdkitd peak RSS " << rss << " KiB\n";
+            << completed << " completed), " << in_use << " refused in use, " << not_available << " refused queue full, "
+            << other << " other; vhdkitd peak RSS " << rss << " KiB\n";
   RecordProperty("load_seconds", std::to_string(seconds));
   RecordProperty("peak_rss_kib", std::to_string(rss));
   EXPECT_EQ(started + in_use + not_available, 200);

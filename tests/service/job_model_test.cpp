@@ -37,9 +37,9 @@ class JobModelTest : public ::testing::Test {
   }
   std::string image(const std::string& name, const std::string& content = "conectix-looking image") {
     std::string path = dir_.file(name);
-    vhdkit::testing::write_file(path, std::vector<std::byte>(reinterpret_cast<const std::byte*>(content.data()),
-                                                             reinterpret_cast<const std::byte*>(content.data()) +
-                                                                 content.size()));
+    vhdkit::testing::write_file(
+        path, std::vector<std::byte>(reinterpret_cast<const std::byte*>(content.data()),
+                                     reinterpret_cast<const std::byte*>(content.data()) + content.size()));
     return path;
   }
   // Lets every fake compaction finish and joins the workers.
@@ -195,7 +195,8 @@ TEST_F(JobModelTest, TerminatingAQueuedJobEndsItWithoutRunningIt) {
 TEST_F(JobModelTest, FailureDuringTheJobIsAnExceptionWithCodeAndDescription) {
   start(options(1));
   std::string path = image("bad.vhd");
-  fake_->script(path, FakeEngine::Script{2, Error(ReturnCode::Failed, path, "BAT entry 17 points past the end of the file")});
+  fake_->script(path,
+                FakeEngine::Script{2, Error(ReturnCode::Failed, path, "BAT entry 17 points past the end of the file")});
   fake_->release_all();
   auto r = service_->CompactVirtualHardDisk(path, 0);
   ASSERT_EQ(r.return_value, ReturnCode::JobStarted);
@@ -299,7 +300,8 @@ TEST_F(JobModelTest, ListenerSeesEveryStateChange) {
 }
 
 TEST(JobJson, RoundTripsEveryField) {
-  Job job("0f3c5e1a-0000-4000-8000-000000000001", "/images/a.vhdx", compact::Mode::Prezeroed, compact::Action::DryRun, 300s);
+  Job job("0f3c5e1a-0000-4000-8000-000000000001", "/images/a.vhdx", compact::Mode::Prezeroed, compact::Action::DryRun,
+          300s);
   ASSERT_TRUE(job.begin());
   job.progress(1, 3);
   compact::Report report;

@@ -104,8 +104,7 @@ std::vector<std::string> OpenApi::check_reply(const std::string& method, const s
     std::string code = std::to_string(status);
     if (!responses.contains(code)) return {"the document gives no status " + code + " for " + method + " " + templ};
     std::vector<std::string> problems;
-    check(responses[code]["content"]["application/json"]["schema"], body, method + " " + templ + " " + code,
-          problems);
+    check(responses[code]["content"]["application/json"]["schema"], body, method + " " + templ + " " + code, problems);
     return problems;
   }
   // Unknown paths are answered 404 with a Refusal.

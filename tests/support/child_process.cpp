@@ -88,9 +88,12 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::stri
   if (pid_ == 0) {
     int log = log_path.empty() ? -1 : ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log >= 0) ::dup2(log, STDERR_FILENO);
-    if (outs[1] >= 0) ::dup2(outs[1], STDOUT_FILENO);
-    else if (log_stdout && log >= 0) ::dup2(log, STDOUT_FILENO);
-    else if (int null = ::open("/dev/null", O_WRONLY); null >= 0) ::dup2(null, STDOUT_FILENO);
+    if (outs[1] >= 0)
+      ::dup2(outs[1], STDOUT_FILENO);
+    else if (log_stdout && log >= 0)
+      ::dup2(log, STDOUT_FILENO);
+    else if (int null = ::open("/dev/null", O_WRONLY); null >= 0)
+      ::dup2(null, STDOUT_FILENO);
     int input = in == Stdin::OpenPipe ? ins[0] : ::open("/dev/null", O_RDONLY);
     if (input >= 0) ::dup2(input, STDIN_FILENO);
     ::execvp(args[0], args.data());

@@ -34,8 +34,8 @@ class ChildProcess {
  public:
   // argv[0] is a path, or a name looked up in PATH. Standard error goes to `log_path` (appended; created when
   // missing) when given, else it is inherited.
-  explicit ChildProcess(const std::vector<std::string>& argv, const std::string& log_path = "",
-                        Stdin in = Stdin::Null, Stdout out = Stdout::Pipe, StopBy stop_by = StopBy::Killing);
+  explicit ChildProcess(const std::vector<std::string>& argv, const std::string& log_path = "", Stdin in = Stdin::Null,
+                        Stdout out = Stdout::Pipe, StopBy stop_by = StopBy::Killing);
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;

@@ -60,7 +60,8 @@ std::string sparse_sha256(const std::string& path) {
     if (hole < 0) hole = st.st_size;
     std::fprintf(out, "extent %lld\n", static_cast<long long>(data));
     for (off_t pos = data; pos < hole;) {
-      ssize_t n = ::pread(fd, buf.data(), static_cast<size_t>(std::min<off_t>(hole - pos, static_cast<off_t>(buf.size()))), pos);
+      ssize_t n = ::pread(fd, buf.data(),
+                          static_cast<size_t>(std::min<off_t>(hole - pos, static_cast<off_t>(buf.size()))), pos);
       if (n <= 0) break;
       std::fwrite(buf.data(), 1, static_cast<size_t>(n), out);
       pos += n;
@@ -97,7 +98,8 @@ Measured measure_vhdkit(const std::string& args) {
     m.seconds = 20;
   }
   // "Command exited with non-zero status N" and "Command terminated by signal N" come from time itself.
-  if (std::regex_search(r.err, sm, std::regex(R"(Command terminated by signal (\d+))"))) m.status = 128 + std::stoi(sm[1]);
+  if (std::regex_search(r.err, sm, std::regex(R"(Command terminated by signal (\d+))")))
+    m.status = 128 + std::stoi(sm[1]);
   return m;
 }
 

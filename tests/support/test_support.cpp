@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "image/open_image.h"
 #include "test_support.h"
+#include "image/open_image.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -39,8 +39,10 @@ TempDir::~TempDir() {
 std::string q(const std::string& arg) {
   std::string out = "'";
   for (char c : arg) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -58,9 +60,12 @@ RunResult run(const std::string& command) {
   std::string full = "(" + command + ") > " + q(out) + " 2> " + q(err) + " < /dev/null";
   int rc = std::system(full.c_str());
   RunResult r;
-  if (rc == -1) r.status = -1;
-  else if (WIFEXITED(rc)) r.status = WEXITSTATUS(rc);
-  else if (WIFSIGNALED(rc)) r.status = 128 + WTERMSIG(rc);
+  if (rc == -1)
+    r.status = -1;
+  else if (WIFEXITED(rc))
+    r.status = WEXITSTATUS(rc);
+  else if (WIFSIGNALED(rc))
+    r.status = 128 + WTERMSIG(rc);
   r.out = slurp(out);
   r.err = slurp(err);
   return r;

@@ -32,9 +32,9 @@ class TempDir {
 };
 
 struct RunResult {
-  int status = -1;     // exit status, or 128+signal
-  std::string out;     // standard output
-  std::string err;     // standard error
+  int status = -1;  // exit status, or 128+signal
+  std::string out;  // standard output
+  std::string err;  // standard error
 };
 
 // Runs a shell command line; stdout and stderr captured separately.
@@ -44,7 +44,7 @@ std::string run_ok(const std::string& command);
 // Shell-quotes one argument.
 std::string q(const std::string& arg);
 
-std::string vhdkit_bin();       // the built vhdkit binary
+std::string vhdkit_bin();  // the built vhdkit binary
 
 // The real images made by Windows, qemu and others are not in this repository: they live in
 // ../shared/fixtures beside the source folder, or wherever $VHDKIT_FIXTURES names. A test that uses them
@@ -54,12 +54,12 @@ std::string fixtures_dir();
 // Why the fixtures cannot be used ("fixtures not found in DIR: ..."), or empty when they can.
 std::string fixtures_missing();
 bool fixtures_required();  // VHDKIT_REQUIRE_FIXTURES=1
-#define VHDKIT_NEEDS_FIXTURES()                                                           \
-  do {                                                                                   \
-    if (std::string why_ = ::vhdkit::testing::fixtures_missing(); !why_.empty()) {       \
+#define VHDKIT_NEEDS_FIXTURES()                                                                     \
+  do {                                                                                              \
+    if (std::string why_ = ::vhdkit::testing::fixtures_missing(); !why_.empty()) {                  \
       if (::vhdkit::testing::fixtures_required()) FAIL() << why_ << " (VHDKIT_REQUIRE_FIXTURES=1)"; \
-      GTEST_SKIP() << why_;                                                              \
-    }                                                                                    \
+      GTEST_SKIP() << why_;                                                                         \
+    }                                                                                               \
   } while (0)
 // Decompresses a fixture (name relative to fixtures_dir(), e.g. "qemu-iotests/d2v-zerofilled.vhd.bz2")
 // into dir, sparse, and returns the path of the expanded image. A fixture that is not there (or a test that

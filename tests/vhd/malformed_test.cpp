@@ -9,7 +9,6 @@
 #include <functional>
 
 #include "image/open_image.h"
-#include "image/open_image.h"
 #include "vhd_test_util.h"
 
 namespace vhdkit::vhd::testing {
@@ -54,7 +53,8 @@ std::string qemu_dynamic(const TempDir& dir) {
 
 std::string our_fixed(const TempDir& dir) {
   std::string path = dir.file("fixed.vhd");
-  auto d = image::create_image(io::Env::posix(), path, {disk::Format::Vhd, disk::DiskType::Fixed, 8 << 20, 0, std::nullopt});
+  auto d =
+      image::create_image(io::Env::posix(), path, {disk::Format::Vhd, disk::DiskType::Fixed, 8 << 20, 0, std::nullopt});
   EXPECT_TRUE(d);
   return path;
 }
@@ -62,11 +62,12 @@ std::string our_fixed(const TempDir& dir) {
 // parent.vhd (ours, dynamic) and child.vhd (ours, differencing); returns the child.
 std::string our_child(const TempDir& dir) {
   auto& env = io::Env::posix();
-  auto p = image::create_image(env, dir.file("parent.vhd"), {disk::Format::Vhd, disk::DiskType::Dynamic, 8 << 20, 0, std::nullopt});
+  auto p = image::create_image(env, dir.file("parent.vhd"),
+                               {disk::Format::Vhd, disk::DiskType::Dynamic, 8 << 20, 0, std::nullopt});
   EXPECT_TRUE(p);
   EXPECT_TRUE((*p)->write(0, pattern(4096, 1)));
   auto c = image::create_image(env, dir.file("child.vhd"),
-                              {disk::Format::Vhd, disk::DiskType::Differencing, 0, 0, dir.file("parent.vhd")});
+                               {disk::Format::Vhd, disk::DiskType::Differencing, 0, 0, dir.file("parent.vhd")});
   EXPECT_TRUE(c);
   EXPECT_TRUE((*c)->write(2 << 20, pattern(4096, 2)));
   return dir.file("child.vhd");
@@ -102,13 +103,18 @@ std::vector<Variant> variants() {
                  },
                  std::move(expect)});
   };
-  dyn("truncated_to_100_bytes", [](auto& p, auto&) { truncate_to(p, 100); }, "too small to hold a VHD footer");
-  dyn("truncated_in_header", [](auto& p, auto&) { truncate_to(p, 1200); }, "footer at the end of the file is missing");
-  dyn("truncated_in_bat", [](auto& p, auto&) { truncate_to(p, 1800); }, "footer at the end of the file is missing");
-  dyn("truncated_in_block", [](auto& p, auto& l) { truncate_to(p, l.footer_offset - l.stride / 2); },
+  dyn(
+      "truncated_to_100_bytes", [](auto& p, auto&) { truncate_to(p, 100); }, "too small to hold a VHD footer");
+  dyn(
+      "truncated_in_header", [](auto& p, auto&) { truncate_to(p, 1200); }, "footer at the end of the file is missing");
+  dyn(
+      "truncated_in_bat", [](auto& p, auto&) { truncate_to(p, 1800); }, "footer at the end of the file is missing");
+  dyn(
+      "truncated_in_block", [](auto& p, auto& l) { truncate_to(p, l.footer_offset - l.stride / 2); },
       "footer at the end of the file is missing");
   // truncated exactly at the footer: qemu reads the copy at offset 0, and so do we (tests/vhd/hostile_test.cpp).
-  dyn("truncated_block_footer_kept",
+  dyn(
+      "truncated_block_footer_kept",
       [](auto& p, auto& l) {
         auto footer = read_file(p);
         std::vector<std::byte> f(footer.begin() + static_cast<ptrdiff_t>(l.footer_offset), footer.end());
@@ -118,46 +124,75 @@ std::vector<Variant> variants() {
         patch_file(p, l.footer_offset - (1 << 20), raw);
       },
       "BAT entry 2 points past the end of the file");
-  dyn("footer_checksum", [](auto& p, auto& l) { patch_file(p, l.footer_offset + 100, {0x5a}); }, "footer checksum is wrong");
-  dyn("header_checksum", [](auto& p, auto&) { patch_file(p, 512 + 900, {0x5a}); }, "dynamic header checksum is wrong");
+  dyn(
+      "footer_checksum", [](auto& p, auto& l) { patch_file(p, l.footer_offset + 100, {0x5a}); },
+      "footer checksum is wrong");
+  dyn(
+      "header_checksum", [](auto& p, auto&) { patch_file(p, 512 + 900, {0x5a}); }, "dynamic header checksum is wrong");
   // The end cookie and the copy's checksum (with only the end cookie damaged, qemu and we read the copy:
   // tests/vhd/hostile_test.cpp).
-  dyn("footer_cookie",
+  dyn(
+      "footer_cookie",
       [](auto& p, auto& l) {
         patch_file(p, l.footer_offset, {'c', 'o', 'n', 'e', 'c', 't', 'i', 'y'});
         patch_file(p, 100, {0x5a});
       },
       "cookie \"conectix\"");
-  dyn("header_cookie", [](auto& p, auto&) { patch_file(p, 512, {'c', 'x', 's', 'p', 'a', 'r', 's', 'x'}); },
+  dyn(
+      "header_cookie",
+      [](auto& p, auto&) {
+        patch_file(p, 512, {'c', 'x', 's', 'p', 'a', 'r', 's', 'x'});
+      },
       "cookie \"cxsparse\"");
-  dyn("bat_entry_past_end", [](auto& p, auto& l) { set_bat(p, l, 1, uint32_t((l.file_size + (1 << 20)) / 512)); },
+  dyn(
+      "bat_entry_past_end", [](auto& p, auto& l) { set_bat(p, l, 1, uint32_t((l.file_size + (1 << 20)) / 512)); },
       "BAT entry 1 points past the end of the file");
-  dyn("two_bat_entries_one_block", [](auto& p, auto& l) { set_bat(p, l, 1, l.bat[0]); }, "BAT entries 0 and 1 overlap");
-  dyn("bat_entries_half_overlap", [](auto& p, auto& l) { set_bat(p, l, 1, l.bat[0] + 8); }, "BAT entries 0 and 1 overlap");
-  dyn("bat_entry_into_header", [](auto& p, auto& l) { set_bat(p, l, 1, 1); }, "BAT entry 1 points into the dynamic header");
-  dyn("bat_overlaps_header", [](auto& p, auto&) { patch_header(p, 16, be64(1024)); }, "overlaps the BAT");
-  dyn("block_size_zero", [](auto& p, auto&) { patch_header(p, 32, be32(0)); }, "Block Size 0 is not a power of two");
-  dyn("block_size_not_power_of_two", [](auto& p, auto&) { patch_header(p, 32, be32(3 << 20)); },
+  dyn(
+      "two_bat_entries_one_block", [](auto& p, auto& l) { set_bat(p, l, 1, l.bat[0]); }, "BAT entries 0 and 1 overlap");
+  dyn(
+      "bat_entries_half_overlap", [](auto& p, auto& l) { set_bat(p, l, 1, l.bat[0] + 8); },
+      "BAT entries 0 and 1 overlap");
+  dyn(
+      "bat_entry_into_header", [](auto& p, auto& l) { set_bat(p, l, 1, 1); },
+      "BAT entry 1 points into the dynamic header");
+  dyn(
+      "bat_overlaps_header", [](auto& p, auto&) { patch_header(p, 16, be64(1024)); }, "overlaps the BAT");
+  dyn(
+      "block_size_zero", [](auto& p, auto&) { patch_header(p, 32, be32(0)); }, "Block Size 0 is not a power of two");
+  dyn(
+      "block_size_not_power_of_two", [](auto& p, auto&) { patch_header(p, 32, be32(3 << 20)); },
       "Block Size 3145728 is not a power of two");
-  dyn("block_size_huge", [](auto& p, auto&) { patch_header(p, 32, be32(1u << 31)); }, "larger than the 256 MiB");
-  dyn("virtual_size_absurd",
+  dyn(
+      "block_size_huge", [](auto& p, auto&) { patch_header(p, 32, be32(1u << 31)); }, "larger than the 256 MiB");
+  dyn(
+      "virtual_size_absurd",
       [](auto& p, auto& l) {
         patch_file(p, l.footer_offset + 56, {0xff, 0xff, 16, 255});  // maximum geometry: Current Size rules
         patch_footer(p, l, 48, be64(uint64_t{1} << 62));
       },
       "larger than the 2040 GiB");
-  dyn("virtual_size_overflowing",
+  dyn(
+      "virtual_size_overflowing",
       [](auto& p, auto& l) {
         patch_file(p, l.footer_offset + 56, {0xff, 0xff, 16, 255});
         patch_footer(p, l, 48, be64(0xFFFFFFFFFFFFFE00ull));
       },
       "larger than the 2040 GiB");
-  dyn("table_offset_past_end", [](auto& p, auto& l) { patch_header(p, 16, be64(l.file_size + 4096)); }, "runs past the end");
-  dyn("table_offset_overflowing", [](auto& p, auto&) { patch_header(p, 16, be64(~uint64_t{0} - 100)); }, "runs past the end");
-  dyn("max_table_entries_too_small", [](auto& p, auto&) { patch_header(p, 28, be32(2)); }, "Max Table Entries is 2, too few");
-  dyn("max_table_entries_absurd", [](auto& p, auto&) { patch_header(p, 28, be32(0xFFFFFFFF)); }, "is absurd");
-  dyn("disk_type_unknown", [](auto& p, auto& l) { patch_footer(p, l, 60, be32(7)); }, "Disk Type is 7");
-  dyn("data_offset_past_end", [](auto& p, auto& l) { patch_footer(p, l, 16, be64(l.file_size * 2)); },
+  dyn(
+      "table_offset_past_end", [](auto& p, auto& l) { patch_header(p, 16, be64(l.file_size + 4096)); },
+      "runs past the end");
+  dyn(
+      "table_offset_overflowing", [](auto& p, auto&) { patch_header(p, 16, be64(~uint64_t{0} - 100)); },
+      "runs past the end");
+  dyn(
+      "max_table_entries_too_small", [](auto& p, auto&) { patch_header(p, 28, be32(2)); },
+      "Max Table Entries is 2, too few");
+  dyn(
+      "max_table_entries_absurd", [](auto& p, auto&) { patch_header(p, 28, be32(0xFFFFFFFF)); }, "is absurd");
+  dyn(
+      "disk_type_unknown", [](auto& p, auto& l) { patch_footer(p, l, 60, be32(7)); }, "Disk Type is 7");
+  dyn(
+      "data_offset_past_end", [](auto& p, auto& l) { patch_footer(p, l, 16, be64(l.file_size * 2)); },
       "does not point at a dynamic header");
 
   v.push_back({"fixed_shorter_than_its_size",
@@ -179,27 +214,30 @@ std::vector<Variant> variants() {
                  },
                  std::move(expect), optional_opens});
   };
-  diff("parent_missing", [](auto& dir, auto&, auto&) { std::filesystem::remove(dir.file("parent.vhd")); },
-       "parent disk of this differencing disk was not found", true);
-  diff("parent_uuid_wrong",
-       [](auto& dir, auto&, auto&) {
-         std::filesystem::remove(dir.file("parent.vhd"));
-         EXPECT_TRUE(image::create_image(io::Env::posix(), dir.file("parent.vhd"),
+  diff(
+      "parent_missing", [](auto& dir, auto&, auto&) { std::filesystem::remove(dir.file("parent.vhd")); },
+      "parent disk of this differencing disk was not found", true);
+  diff(
+      "parent_uuid_wrong",
+      [](auto& dir, auto&, auto&) {
+        std::filesystem::remove(dir.file("parent.vhd"));
+        EXPECT_TRUE(image::create_image(io::Env::posix(), dir.file("parent.vhd"),
                                         {disk::Format::Vhd, disk::DiskType::Dynamic, 8 << 20, 0, std::nullopt}));
-       },
-       "but this differencing disk expects", true);
-  diff("parent_chain_loops_a_b_a",
-       [](auto& dir, auto&, auto&) {
-         // grandchild's parent is child; then parent.vhd becomes a copy of grandchild: child -> parent
-         // (= grandchild) -> child.
-         auto g = image::create_image(io::Env::posix(), dir.file("grandchild.vhd"),
+      },
+      "but this differencing disk expects", true);
+  diff(
+      "parent_chain_loops_a_b_a",
+      [](auto& dir, auto&, auto&) {
+        // grandchild's parent is child; then parent.vhd becomes a copy of grandchild: child -> parent
+        // (= grandchild) -> child.
+        auto g = image::create_image(io::Env::posix(), dir.file("grandchild.vhd"),
                                      {disk::Format::Vhd, disk::DiskType::Differencing, 0, 0, dir.file("child.vhd")});
-         EXPECT_TRUE(g);
-         g->reset();
-         std::filesystem::copy_file(dir.file("grandchild.vhd"), dir.file("parent.vhd"),
-                                    std::filesystem::copy_options::overwrite_existing);
-       },
-       "the parent chain loops");
+        EXPECT_TRUE(g);
+        g->reset();
+        std::filesystem::copy_file(dir.file("grandchild.vhd"), dir.file("parent.vhd"),
+                                   std::filesystem::copy_options::overwrite_existing);
+      },
+      "the parent chain loops");
   v.push_back({"parent_chain_loops_to_itself",
                [](const TempDir& dir) {
                  // child.vhd names parent.vhd; renamed to parent.vhd, it names itself.
@@ -208,18 +246,22 @@ std::vector<Variant> variants() {
                  return dir.file("parent.vhd");
                },
                "the parent chain loops"});
-  diff("locator_past_end",
-       [](auto&, auto& c, auto& l) { patch_header(c, 576 + 24 * 1 + 16, be64(l.file_size + 10000)); },
-       "parent locator 1 (W2ru) data at offset");
-  diff("locator_not_utf16",
-       [](auto&, auto& c, auto& l) {
-         patch_file(c, l.locators[0].platform_data_offset, {0x00, 0xD8, 'x', 0});  // a lone high surrogate
-       },
-       "parent locator 0 (W2ku) is unreadable: it is not valid UTF-16");
-  diff("locator_odd_length", [](auto&, auto& c, auto&) { patch_header(c, 576 + 8, be32(33)); },
-       "parent locator 0 (W2ku) is unreadable: its length is odd");
-  diff("locator_overlaps_bat", [](auto&, auto& c, auto& l) { patch_header(c, 576 + 16, be64(l.table_offset)); },
-       "overlaps parent locator 0 (W2ku)");
+  diff(
+      "locator_past_end",
+      [](auto&, auto& c, auto& l) { patch_header(c, 576 + 24 * 1 + 16, be64(l.file_size + 10000)); },
+      "parent locator 1 (W2ru) data at offset");
+  diff(
+      "locator_not_utf16",
+      [](auto&, auto& c, auto& l) {
+        patch_file(c, l.locators[0].platform_data_offset, {0x00, 0xD8, 'x', 0});  // a lone high surrogate
+      },
+      "parent locator 0 (W2ku) is unreadable: it is not valid UTF-16");
+  diff(
+      "locator_odd_length", [](auto&, auto& c, auto&) { patch_header(c, 576 + 8, be32(33)); },
+      "parent locator 0 (W2ku) is unreadable: its length is odd");
+  diff(
+      "locator_overlaps_bat", [](auto&, auto& c, auto& l) { patch_header(c, 576 + 16, be64(l.table_offset)); },
+      "overlaps parent locator 0 (W2ku)");
   return v;
 }
 
@@ -241,7 +283,8 @@ TEST(VhdMalformed, EveryVariantIsRefusedClearlyAndLeftUnchanged) {
       EXPECT_EQ(r.error().path(), path);
       EXPECT_NE(r.error().code(), ReturnCode::Completed);
     }
-    auto optional = image::open_image(io::Env::posix(), path, {io::Access::ReadOnly, std::nullopt, disk::ParentPolicy::Optional});
+    auto optional =
+        image::open_image(io::Env::posix(), path, {io::Access::ReadOnly, std::nullopt, disk::ParentPolicy::Optional});
     EXPECT_EQ(optional.has_value(), var.optional_opens) << var.name;
     if (optional && var.optional_opens) {
       auto problems = (*optional)->check();

@@ -9,7 +9,7 @@ namespace {
 
 struct QemuCase {
   std::string name;
-  std::string create;  // qemu-img create options and size
+  std::string create;               // qemu-img create options and size
   std::vector<std::string> writes;  // qemu-io commands
   bool compare_map = true;
 };
@@ -45,19 +45,22 @@ TEST_P(QemuMade, ReadsSizeBytesAndMapLikeQemu) {
 
 INSTANTIATE_TEST_SUITE_P(
     Vhd, QemuMade,
-    ::testing::Values(
-        QemuCase{"dynamic_64M_chs_rounds", "-o subformat=dynamic 64M",
-                 {"write -P 0xab 1M 64k", "write -P 0xcd 5M 3M", "write -P 0x11 67124736 512"}},
-        QemuCase{"dynamic_odd_size", "-o subformat=dynamic 100000000",
-                 {"write -P 0x5a 0 4k", "write -P 0x77 33554432 2M", "write -P 0x01 99999744 256"}},
-        QemuCase{"dynamic_force_size", "-o subformat=dynamic,force_size=on 64M",
-                 {"write -P 0xab 1M 64k", "write -P 0xef 67043328 65536"}},
-        QemuCase{"dynamic_empty", "-o subformat=dynamic 20M", {}},
-        QemuCase{"fixed_full", "-o subformat=fixed 10M", {"write -P 0x42 0 10514432", "write -P 0x43 2M 4k"}},
-        QemuCase{"fixed_force_size_full", "-o subformat=fixed,force_size=on 6M", {"write -P 0x99 0 6M"}},
-        // A fixed disk with holes: qemu-img map reports the host file's holes as zero, which depends on
-        // the host file system; bytes and size must still agree.
-        QemuCase{"fixed_sparse", "-o subformat=fixed 12M", {"write -P 0xab 1M 64k"}, false}),
+    ::testing::Values(QemuCase{"dynamic_64M_chs_rounds",
+                               "-o subformat=dynamic 64M",
+                               {"write -P 0xab 1M 64k", "write -P 0xcd 5M 3M", "write -P 0x11 67124736 512"}},
+                      QemuCase{"dynamic_odd_size",
+                               "-o subformat=dynamic 100000000",
+                               {"write -P 0x5a 0 4k", "write -P 0x77 33554432 2M", "write -P 0x01 99999744 256"}},
+                      QemuCase{"dynamic_force_size",
+                               "-o subformat=dynamic,force_size=on 64M",
+                               {"write -P 0xab 1M 64k", "write -P 0xef 67043328 65536"}},
+                      QemuCase{"dynamic_empty", "-o subformat=dynamic 20M", {}},
+                      QemuCase{
+                          "fixed_full", "-o subformat=fixed 10M", {"write -P 0x42 0 10514432", "write -P 0x43 2M 4k"}},
+                      QemuCase{"fixed_force_size_full", "-o subformat=fixed,force_size=on 6M", {"write -P 0x99 0 6M"}},
+                      // A fixed disk with holes: qemu-img map reports the host file's holes as zero, which depends on
+                      // the host file system; bytes and size must still agree.
+                      QemuCase{"fixed_sparse", "-o subformat=fixed 12M", {"write -P 0xab 1M 64k"}, false}),
     [](const auto& p) { return p.param.name; });
 
 TEST(VhdQemu, ConvertedImageReadsLikeQemu) {

@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <functional>
 
-#include "image/open_image.h"
 #include "hostile.h"
+#include "image/open_image.h"
 #include "vhd_test_util.h"
 
 namespace vhdkit::vhd::testing {
@@ -31,11 +31,11 @@ std::string qemu_dynamic(const TempDir& dir) {
 std::string our_child(const TempDir& dir) {
   auto& env = io::Env::posix();
   auto p = image::create_image(env, dir.file("parent.vhd"),
-                              {disk::Format::Vhd, disk::DiskType::Dynamic, 8 << 20, 0, std::nullopt});
+                               {disk::Format::Vhd, disk::DiskType::Dynamic, 8 << 20, 0, std::nullopt});
   EXPECT_TRUE(p);
   EXPECT_TRUE((*p)->write(0, pattern(4096, 1)));
   auto c = image::create_image(env, dir.file("child.vhd"),
-                              {disk::Format::Vhd, disk::DiskType::Differencing, 0, 0, dir.file("parent.vhd")});
+                               {disk::Format::Vhd, disk::DiskType::Differencing, 0, 0, dir.file("parent.vhd")});
   EXPECT_TRUE(c);
   EXPECT_TRUE((*c)->write(2 << 20, pattern(4096, 2)));
   return dir.file("child.vhd");
@@ -110,26 +110,28 @@ std::vector<HostileCase> cases() {
   // ---- Tables sized from the file: bounded, never an abort.
   v.push_back(dyn("Table4e9EntriesOf512Bytes", table(4000000000u, 512), Outcome::Refused, "qemu accepts"));
   v.push_back(dyn("TableOverQemuLimit", table(kQemuMaxTableEntries + 1, 512), Outcome::Refused, "qemu accepts"));
-  v.push_back(dyn("TableOverMemoryLimit", table(kMaxReadTableEntries + 1, 4096), Outcome::Refused,
-                  "holds in memory"));
+  v.push_back(dyn("TableOverMemoryLimit", table(kMaxReadTableEntries + 1, 4096), Outcome::Refused, "holds in memory"));
   v.push_back(dyn("TableAbsurdFor4KiBBlocks", table(0xFFFFFFFFu, 4096), Outcome::Refused, "absurd"));
   // 8 Mi entries (the most we hold), all zero: every one names the footer copy; the complaints are bounded.
   v.push_back(dyn("TableAtMemoryLimitAllZero", table(kMaxReadTableEntries, 4096), Outcome::Refused, "more problems"));
   // ---- Offsets near 2^64 and 2^32 sectors.
   for (uint64_t at : {0xFFFFFFFFFFFFFE00ull, 0x8000000000000000ull, 0xFFFFFFFFull * 512})
-    v.push_back(dyn(fmt::format("TableOffsetWraps_{:x}", at), [at](const std::string& p) { patch_header(p, 16, be64(at)); },
-                    Outcome::Refused, "BAT at offset"));
+    v.push_back(dyn(
+        fmt::format("TableOffsetWraps_{:x}", at), [at](const std::string& p) { patch_header(p, 16, be64(at)); },
+        Outcome::Refused, "BAT at offset"));
   for (uint64_t at : {0xFFFFFFFFFFFFFE00ull, 0xFFFFFFFFFFFFFFFFull - 1023})
-    v.push_back(dyn(fmt::format("DataOffsetWraps_{:x}", at), [at](const std::string& p) { patch_footers(p, 16, be64(at)); },
-                    Outcome::Refused, "does not point at a dynamic header"));
+    v.push_back(dyn(
+        fmt::format("DataOffsetWraps_{:x}", at), [at](const std::string& p) { patch_footers(p, 16, be64(at)); },
+        Outcome::Refused, "does not point at a dynamic header"));
   for (uint32_t e : {0xFFFFFFFEu, 0x80000000u, 0x7FFFFFFFu})
-    v.push_back(dyn(fmt::format("BatEntryFar_{:x}", e), [e](const std::string& p) { patch_file(p, 1536 + 4, be32(e)); },
-                    Outcome::Refused, "BAT entry 1 points past the end"));
+    v.push_back(dyn(
+        fmt::format("BatEntryFar_{:x}", e), [e](const std::string& p) { patch_file(p, 1536 + 4, be32(e)); },
+        Outcome::Refused, "BAT entry 1 points past the end"));
   // ---- Parent locators: no wrapping, no allocation of what the length says.
   for (uint64_t at : {0xFFFFFFFFFFFFFE00ull, 0x8000000000000000ull})
-    v.push_back(child(fmt::format("LocatorOffsetWraps_{:x}", at),
-                      [at](const std::string& p) { patch_header(p, 576 + 16, be64(at)); }, Outcome::Refused,
-                      "lies outside the file's metadata area"));
+    v.push_back(child(
+        fmt::format("LocatorOffsetWraps_{:x}", at), [at](const std::string& p) { patch_header(p, 576 + 16, be64(at)); },
+        Outcome::Refused, "lies outside the file's metadata area"));
   v.push_back(child(
       "LocatorLength4GiB",
       [](const std::string& p) {
@@ -138,19 +140,21 @@ std::vector<HostileCase> cases() {
       },
       Outcome::Refused, "a locator holds at most"));
   // ---- The footer rules: read what qemu reads, refuse to write what is ambiguous.
-  v.push_back(dyn("EndFooterMissing", [](const std::string& p) { std::filesystem::resize_file(p, file_size(p) - 512); },
-                  Outcome::ReadOnly, "footer at the end of the file is missing"));
   v.push_back(dyn(
-      "EndFooterCookieDamaged", [](const std::string& p) { patch_file(p, file_size(p) - 512, {'X'}); }, Outcome::ReadOnly,
-      "footer at the end of the file is missing"));
+      "EndFooterMissing", [](const std::string& p) { std::filesystem::resize_file(p, file_size(p) - 512); },
+      Outcome::ReadOnly, "footer at the end of the file is missing"));
+  v.push_back(dyn(
+      "EndFooterCookieDamaged", [](const std::string& p) { patch_file(p, file_size(p) - 512, {'X'}); },
+      Outcome::ReadOnly, "footer at the end of the file is missing"));
   for (uint64_t extra : {uint64_t{1}, uint64_t{511}, uint64_t{512}, uint64_t{4096}})
-    v.push_back(dyn(fmt::format("TrailingBytes_{}", extra),
-                    [extra](const std::string& p) {
-                      uint64_t size = file_size(p);
-                      std::filesystem::resize_file(p, size + extra);
-                      patch_file(p, size + extra - 1, {0x5a});
-                    },
-                    Outcome::ReadOnly, "followed by other bytes"));
+    v.push_back(dyn(
+        fmt::format("TrailingBytes_{}", extra),
+        [extra](const std::string& p) {
+          uint64_t size = file_size(p);
+          std::filesystem::resize_file(p, size + extra);
+          patch_file(p, size + extra - 1, {0x5a});
+        },
+        Outcome::ReadOnly, "followed by other bytes"));
   v.push_back(dyn(
       "FooterCopyDiffers",
       [](const std::string& p) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "image/open_image.h"
 #include "vhd_test_util.h"
+#include "image/open_image.h"
 
 #include <nlohmann/json.hpp>
 
@@ -51,8 +51,8 @@ uint64_t qemu_virtual_size(const std::string& path, const std::string& format) {
 std::string map_text(const std::vector<disk::MapExtent>& m) {
   std::string s;
   for (const auto& e : m)
-    s += fmt::format("{{start {} len {} depth {} present {} zero {} data {} offset {}}}\n", e.start, e.length,
-                     e.depth, e.present, e.zero, e.data, e.offset ? std::to_string(*e.offset) : "-");
+    s += fmt::format("{{start {} len {} depth {} present {} zero {} data {} offset {}}}\n", e.start, e.length, e.depth,
+                     e.present, e.zero, e.data, e.offset ? std::to_string(*e.offset) : "-");
   return s;
 }
 
@@ -64,7 +64,9 @@ static void reseal(const std::string& path, uint64_t offset, size_t size, size_t
   std::memcpy(sum.data(), s.data() + checksum_offset, 4);
   patch_file(path, offset + checksum_offset, sum);
 }
-void reseal_footer(const std::string& path, uint64_t offset) { reseal(path, offset, kFooterSize, kFooterChecksumOffset); }
+void reseal_footer(const std::string& path, uint64_t offset) {
+  reseal(path, offset, kFooterSize, kFooterChecksumOffset);
+}
 void reseal_header(const std::string& path, uint64_t offset) {
   reseal(path, offset, kDynamicHeaderSize, kHeaderChecksumOffset);
 }

@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include "image/open_image.h"
-#include "image/open_image.h"
 #include "vhd/vhd_create.h"
 #include "vhd_test_util.h"
 
@@ -32,11 +31,11 @@ std::unique_ptr<disk::VirtualDisk> create_ok(const std::string& path, disk::Crea
 // Writes that cover the awkward cases: unaligned head and tail, block boundaries, the last sector.
 void scribble(disk::VirtualDisk& d, Model& m, uint8_t seed) {
   uint64_t size = d.virtual_size();
-  m.write(d, 1000, pattern(3000, seed));                          // inside sectors 1..7, unaligned
-  m.write(d, (2 << 20) - 100, pattern(300, seed + 1));             // across the first block boundary
-  m.write(d, 5 << 20, pattern(3 << 20, seed + 2));                 // whole blocks and pieces
-  m.write(d, size - 700, pattern(700, seed + 3));                  // the very end
-  m.write(d, 1200, pattern(10, seed + 4));                         // rewrite inside an allocated block
+  m.write(d, 1000, pattern(3000, seed));                // inside sectors 1..7, unaligned
+  m.write(d, (2 << 20) - 100, pattern(300, seed + 1));  // across the first block boundary
+  m.write(d, 5 << 20, pattern(3 << 20, seed + 2));      // whole blocks and pieces
+  m.write(d, size - 700, pattern(700, seed + 3));       // the very end
+  m.write(d, 1200, pattern(10, seed + 4));              // rewrite inside an allocated block
 }
 
 void expect_reads(disk::VirtualDisk& d, const Model& m) {
@@ -80,8 +79,8 @@ TEST_P(DynamicSizes, QemuImgAndVhdiinfoReadWhatWeWrote) {
 }
 
 // 64 MiB: no exact CHS (maximum geometry); 10479616: exactly 301/4/17; 9 MiB + 512: odd.
-INSTANTIATE_TEST_SUITE_P(Vhd, DynamicSizes, ::testing::Values(uint64_t{64} << 20, uint64_t{10479616},
-                                                              (uint64_t{9} << 20) + 512));
+INSTANTIATE_TEST_SUITE_P(Vhd, DynamicSizes,
+                         ::testing::Values(uint64_t{64} << 20, uint64_t{10479616}, (uint64_t{9} << 20) + 512));
 
 TEST(VhdWriter, FixedDiskReadsBackInQemu) {
   TempDir dir;
@@ -188,8 +187,8 @@ TEST(VhdWriter, DifferencingChildIsReadTheSameByLibvhdi) {
   ASSERT_EQ(seen.size(), f.m.bytes.size());
   auto diff = std::mismatch(seen.begin(), seen.end(), f.m.bytes.begin());
   EXPECT_TRUE(diff.first == seen.end()) << "libvhdi reads the chain differently from offset "
-                                        << (diff.first - seen.begin()) << ": libvhdi "
-                                        << int(*diff.first) << ", expected " << int(*diff.second);
+                                        << (diff.first - seen.begin()) << ": libvhdi " << int(*diff.first)
+                                        << ", expected " << int(*diff.second);
 }
 
 TEST(VhdWriter, QemuReadsTheChildsOwnBlocks) {
@@ -254,7 +253,8 @@ TEST(VhdWriter, CreateRefusesBadRequestsAndExistingFiles) {
   using disk::DiskType;
   EXPECT_FALSE(image::create_image(env, path, {disk::Format::Vhd, DiskType::Dynamic, 1000, 0, std::nullopt}));
   EXPECT_FALSE(image::create_image(env, path, {disk::Format::Vhd, DiskType::Dynamic, 0, 0, std::nullopt}));
-  EXPECT_FALSE(image::create_image(env, path, {disk::Format::Vhd, DiskType::Dynamic, uint64_t{3} << 40, 0, std::nullopt}));
+  EXPECT_FALSE(
+      image::create_image(env, path, {disk::Format::Vhd, DiskType::Dynamic, uint64_t{3} << 40, 0, std::nullopt}));
   EXPECT_FALSE(image::create_image(env, path, {disk::Format::Vhd, DiskType::Dynamic, 1 << 20, 3000, std::nullopt}));
   EXPECT_FALSE(image::create_image(env, path, {disk::Format::Vhd, DiskType::Differencing, 0, 0, std::nullopt}));
   EXPECT_FALSE(image::create_image(env, path, {disk::Format::Vhd, DiskType::Differencing, 0, 0, dir.file("none.vhd")}));

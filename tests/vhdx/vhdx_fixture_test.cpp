@@ -42,25 +42,48 @@ TEST_P(VhdxFixtures, OpensReadsAndLeavesTheFileAlone) {
   EXPECT_EQ(sha256(path), before);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    All, VhdxFixtures,
-    ::testing::Values(
-        Fixture{"qemu-iotests/iotest-dynamic-1G.vhdx.bz2", 1073741824, 33554432, 512, 4096, disk::DiskType::Dynamic,
-                {{"ZERO", 29}, {"FULLY_PRESENT", 3}}},
-        Fixture{"qemu-iotests/test-disk2vhd.vhdx.bz2", 268435456, 2097152, 512, 512, disk::DiskType::Dynamic,
-                {{"FULLY_PRESENT", 128}}},
-        Fixture{"discutils/swap.zip", 10737418240, 33554432, 512, 4096, disk::DiskType::Dynamic,
-                {{"NOT_PRESENT", 318}, {"ZERO", 1}, {"FULLY_PRESENT", 1}}},
-        Fixture{"dissect.hypervisor/dynamic.vhdx.gz", 10485760, 33554432, 512, 4096, disk::DiskType::Dynamic,
-                {{"FULLY_PRESENT", 1}}},
-        Fixture{"dissect.hypervisor/fixed.vhdx.gz", 10485760, 2097152, 512, 4096, disk::DiskType::Fixed,
-                {{"FULLY_PRESENT", 5}}}),
-    [](const auto& param_info) {
-      std::string n = std::filesystem::path(param_info.param.name).stem().stem().string();
-      for (char& c : n)
-        if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-      return n;
-    });
+INSTANTIATE_TEST_SUITE_P(All, VhdxFixtures,
+                         ::testing::Values(Fixture{"qemu-iotests/iotest-dynamic-1G.vhdx.bz2",
+                                                   1073741824,
+                                                   33554432,
+                                                   512,
+                                                   4096,
+                                                   disk::DiskType::Dynamic,
+                                                   {{"ZERO", 29}, {"FULLY_PRESENT", 3}}},
+                                           Fixture{"qemu-iotests/test-disk2vhd.vhdx.bz2",
+                                                   268435456,
+                                                   2097152,
+                                                   512,
+                                                   512,
+                                                   disk::DiskType::Dynamic,
+                                                   {{"FULLY_PRESENT", 128}}},
+                                           Fixture{"discutils/swap.zip",
+                                                   10737418240,
+                                                   33554432,
+                                                   512,
+                                                   4096,
+                                                   disk::DiskType::Dynamic,
+                                                   {{"NOT_PRESENT", 318}, {"ZERO", 1}, {"FULLY_PRESENT", 1}}},
+                                           Fixture{"dissect.hypervisor/dynamic.vhdx.gz",
+                                                   10485760,
+                                                   33554432,
+                                                   512,
+                                                   4096,
+                                                   disk::DiskType::Dynamic,
+                                                   {{"FULLY_PRESENT", 1}}},
+                                           Fixture{"dissect.hypervisor/fixed.vhdx.gz",
+                                                   10485760,
+                                                   2097152,
+                                                   512,
+                                                   4096,
+                                                   disk::DiskType::Fixed,
+                                                   {{"FULLY_PRESENT", 5}}}),
+                         [](const auto& param_info) {
+                           std::string n = std::filesystem::path(param_info.param.name).stem().stem().string();
+                           for (char& c : n)
+                             if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return n;
+                         });
 
 // iotest 064's image: SOURCES.md says 0xa5 over the first 33 MB; qemu-io and we must agree on that.
 TEST(VhdxFixture, IotestDynamicHoldsThePatternQemuIoSees) {
@@ -86,7 +109,7 @@ TEST(VhdxFixture, IotestDynamicHoldsThePatternQemuIoSees) {
 
 struct DirtyLog {
   const char* name;
-  Counts after;   // after qemu-img check -r all (SOURCES.md)
+  Counts after;  // after qemu-img check -r all (SOURCES.md)
 };
 
 class VhdxDirtyLog : public ::testing::TestWithParam<DirtyLog> {};
@@ -138,7 +161,9 @@ INSTANTIATE_TEST_SUITE_P(All, VhdxDirtyLog,
                                                     {{"NOT_PRESENT", 10222}, {"FULLY_PRESENT", 18}}},
                                            DirtyLog{"discutils/vhdx-log-replay.zip",
                                                     {{"NOT_PRESENT", 28}, {"ZERO", 3}, {"FULLY_PRESENT", 1}}}),
-                         [](const auto& param_info) { return param_info.index == 0 ? std::string("qemu") : std::string("windows"); });
+                         [](const auto& param_info) {
+                           return param_info.index == 0 ? std::string("qemu") : std::string("windows");
+                         });
 
 }  // namespace
 }  // namespace vhdkit::vhdx::testing

@@ -130,14 +130,13 @@ Bytes build_entry(const EntrySpec& s, const Guid& log_guid, uint64_t file_size) 
 // Writes the entries into the log and names the log in the current header (a dirty log).
 void write_log(const std::string& path, const Layout& l, const std::vector<EntrySpec>& entries) {
   Guid g = Guid::random();
-  for (const EntrySpec& s : entries)
-    write_range(path, l.header.log_offset + s.at, build_entry(s, g, l.file_size));
+  for (const EntrySpec& s : entries) write_range(path, l.header.log_offset + s.at, build_entry(s, g, l.file_size));
   edit_header(path, l.current, [&](Header& h) { h.log_guid = g; });
 }
 
 // A case on the clean image: damage(path, layout).
-HostileCase on_clean(std::string name, std::function<void(const std::string&, const Layout&)> damage,
-                     Outcome outcome, std::string phrase, int log_mib = 1) {
+HostileCase on_clean(std::string name, std::function<void(const std::string&, const Layout&)> damage, Outcome outcome,
+                     std::string phrase, int log_mib = 1) {
   return {std::move(name),
           [damage, log_mib](const TempDir& dir) {
             Layout l;
@@ -150,9 +149,12 @@ HostileCase on_clean(std::string name, std::function<void(const std::string&, co
 
 // One log entry with one descriptor.
 HostileCase log_case(std::string name, Desc d, Outcome outcome, std::string phrase, uint64_t last = 0) {
-  return on_clean(std::move(name),
-                  [d, last](const std::string& p, const Layout& l) { write_log(p, l, {{1, 0, 0, 0, last, {d}}}); },
-                  outcome, std::move(phrase));
+  return on_clean(
+      std::move(name),
+      [d, last](const std::string& p, const Layout& l) {
+        write_log(p, l, {{1, 0, 0, 0, last, {d}}});
+      },
+      outcome, std::move(phrase));
 }
 
 std::vector<HostileCase> cases() {
@@ -171,15 +173,19 @@ std::vector<HostileCase> cases() {
       Outcome::Refused, "would grow the file"));
   v.push_back(log_case("LogLastFileOffsetAbsurd", {true, 16 * kMiB, 4096}, Outcome::Refused,
                        "larger than any VHDX file", uint64_t{1} << 62));
-  v.push_back(log_case("LogDataOverflows", {false, 0xFFFFFFFFFFFFF000, 0, 0x11}, Outcome::Refused,
-                       "overflows 64 bits"));
+  v.push_back(
+      log_case("LogDataOverflows", {false, 0xFFFFFFFFFFFFF000, 0, 0x11}, Outcome::Refused, "overflows 64 bits"));
   v.push_back(on_clean(
       "LogDataIntoLog",
-      [](const std::string& p, const Layout& l) { write_log(p, l, {{1, 0, 0, 0, 0, {{false, l.header.log_offset + 8192, 0, 0x11}}}}); },
+      [](const std::string& p, const Layout& l) {
+        write_log(p, l, {{1, 0, 0, 0, 0, {{false, l.header.log_offset + 8192, 0, 0x11}}}});
+      },
       Outcome::Refused, "writes into the log itself"));
   v.push_back(on_clean(
       "LogZeroIntoLog",
-      [](const std::string& p, const Layout& l) { write_log(p, l, {{1, 0, 0, 0, 0, {{true, l.header.log_offset, kMiB}}}}); },
+      [](const std::string& p, const Layout& l) {
+        write_log(p, l, {{1, 0, 0, 0, 0, {{true, l.header.log_offset, kMiB}}}});
+      },
       Outcome::Refused, "writes into the log itself"));
   v.push_back(log_case("LogZeroIntoHeaderSection", {true, 512 * 1024, 8192}, Outcome::Refused, "header section"));
   v.push_back(log_case("LogDataPastLastFileOffset", {false, 64 * kMiB, 0, 0x11}, Outcome::Refused,
@@ -194,8 +200,8 @@ std::vector<HostileCase> cases() {
       "LogSecondEntryOverflows",
       [](const std::string& p, const Layout& l) {
         // A sound tail entry, then the head that overflows: the whole sequence is refused before any write.
-        write_log(p, l, {{1, 0, 0, 0, 0, {{false, l.bat_offset, 0, 0}}},
-                         {2, 0, 8192, 0, 0, {{true, kNearTop, 4 * kMiB}}}});
+        write_log(p, l,
+                  {{1, 0, 0, 0, 0, {{false, l.bat_offset, 0, 0}}}, {2, 0, 8192, 0, 0, {{true, kNearTop, 4 * kMiB}}}});
       },
       Outcome::Refused, "overflows 64 bits"));
   // A dirty log that is sound: replayed (in memory for reading, on disk for the compaction).
@@ -255,10 +261,11 @@ std::vector<HostileCase> cases() {
     v.push_back(on_clean(
         fmt::format("LogOffsetWraps_{:x}", at),
         [at](const std::string& p, const Layout&) {
-          for (int i : {0, 1}) edit_header(p, i, [&](Header& h) {
-            h.log_offset = at / kMiB * kMiB;
-            h.log_length = 2 * kMiB;
-          });
+          for (int i : {0, 1})
+            edit_header(p, i, [&](Header& h) {
+              h.log_offset = at / kMiB * kMiB;
+              h.log_length = 2 * kMiB;
+            });
         },
         Outcome::Refused, "past the end"));
   for (bool bat : {true, false})
@@ -312,9 +319,10 @@ std::vector<HostileCase> cases() {
       Outcome::Refused, "lies outside"));
   // ---- BAT: no wrapping offsets, bounded complaints.
   for (uint64_t entry : {(~uint64_t{0} & ~uint64_t{7}) | 6, kNearTop | 6, (uint64_t{1} << 63) | 6})
-    v.push_back(on_clean(fmt::format("BatEntryHuge_{:x}", entry),
-                         [entry](const std::string& p, const Layout& l) { put_le64(p, l.bat_offset + 16, entry); },
-                         Outcome::Refused, "BAT entry 2"));
+    v.push_back(on_clean(
+        fmt::format("BatEntryHuge_{:x}", entry),
+        [entry](const std::string& p, const Layout& l) { put_le64(p, l.bat_offset + 16, entry); }, Outcome::Refused,
+        "BAT entry 2"));
   v.push_back(on_clean(
       "BatEveryEntryReserved",
       [](const std::string& p, const Layout& l) {
@@ -323,7 +331,9 @@ std::vector<HostileCase> cases() {
       Outcome::Refused, "reserved state value 4"));
   v.push_back(on_clean(
       "BatEntryInLog",
-      [](const std::string& p, const Layout& l) { put_le64(p, l.bat_offset + 16, make_bat_entry(6, l.header.log_offset)); },
+      [](const std::string& p, const Layout& l) {
+        put_le64(p, l.bat_offset + 16, make_bat_entry(6, l.header.log_offset));
+      },
       Outcome::Refused, "overlaps the VHDX structures"));
   v.push_back(on_clean(
       "BatEntryInBat",

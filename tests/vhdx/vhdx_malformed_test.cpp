@@ -143,7 +143,8 @@ TEST_P(VhdxMalformed, IsRefusedByNameAndLeftUnchanged) {
 const Variant kVariants[] = {
     {"FileIdentifier", [](auto& p, auto&) { write_at(p, 0, Bytes(8)); }, "not a VHDX file"},
     {"CurrentHeaderChecksum", [](auto& p, auto& l) { flip_byte(p, kHeaderOffsets[l.current_header] + 100); }, nullptr},
-    {"OtherHeaderChecksum", [](auto& p, auto& l) { flip_byte(p, kHeaderOffsets[1 - l.current_header] + 100); }, nullptr},
+    {"OtherHeaderChecksum", [](auto& p, auto& l) { flip_byte(p, kHeaderOffsets[1 - l.current_header] + 100); },
+     nullptr},
     {"BothHeaderChecksums",
      [](auto& p, auto&) {
        flip_byte(p, kHeaderOffsets[0] + 100);
@@ -190,7 +191,8 @@ const Variant kVariants[] = {
      "marked required"},
     {"BatRegionMissing",
      [](auto& p, auto&) {
-       edit_region_tables(p, [](RegionTable& t) { std::erase_if(t.entries, [](auto& e) { return e.guid == bat_region_guid(); }); });
+       edit_region_tables(
+           p, [](RegionTable& t) { std::erase_if(t.entries, [](auto& e) { return e.guid == bat_region_guid(); }); });
      },
      "BAT region is missing"},
     {"RegionsOverlap",
@@ -205,18 +207,17 @@ const Variant kVariants[] = {
        edit_region_tables(p, [](RegionTable& t) { find_region(t, bat_region_guid())->file_offset = 4096 * kMiB; });
      },
      "past the end"},
-    {"MetadataSignature", [](auto& p, auto& l) { write_at(p, l.metadata_offset, Bytes(8)); }, "no \"metadata\" signature"},
-    {"BlockSizeNotPowerOfTwo",
-     [](auto& p, auto& l) { put_u32(p, l.item_offset(file_parameters_guid()), 3 << 20); }, "BlockSize 3145728"},
-    {"BlockSizeTooBig",
-     [](auto& p, auto& l) { put_u32(p, l.item_offset(file_parameters_guid()), 512u << 20); }, "BlockSize 536870912"},
-    {"BlockSizeTooSmall",
-     [](auto& p, auto& l) { put_u32(p, l.item_offset(file_parameters_guid()), 512 << 10); }, "BlockSize 524288"},
-    {"LogicalSectorSize",
-     [](auto& p, auto& l) { put_u32(p, l.item_offset(logical_sector_size_guid()), 1024); },
+    {"MetadataSignature", [](auto& p, auto& l) { write_at(p, l.metadata_offset, Bytes(8)); },
+     "no \"metadata\" signature"},
+    {"BlockSizeNotPowerOfTwo", [](auto& p, auto& l) { put_u32(p, l.item_offset(file_parameters_guid()), 3 << 20); },
+     "BlockSize 3145728"},
+    {"BlockSizeTooBig", [](auto& p, auto& l) { put_u32(p, l.item_offset(file_parameters_guid()), 512u << 20); },
+     "BlockSize 536870912"},
+    {"BlockSizeTooSmall", [](auto& p, auto& l) { put_u32(p, l.item_offset(file_parameters_guid()), 512 << 10); },
+     "BlockSize 524288"},
+    {"LogicalSectorSize", [](auto& p, auto& l) { put_u32(p, l.item_offset(logical_sector_size_guid()), 1024); },
      "Logical Sector Size is 1024"},
-    {"PhysicalSectorSize",
-     [](auto& p, auto& l) { put_u32(p, l.item_offset(physical_sector_size_guid()), 0); },
+    {"PhysicalSectorSize", [](auto& p, auto& l) { put_u32(p, l.item_offset(physical_sector_size_guid()), 0); },
      "Physical Sector Size is 0"},
     {"VirtualSizeAbsurd",
      [](auto& p, auto& l) { put_u64(p, l.item_offset(virtual_disk_size_guid()), uint64_t{1} << 60); },
@@ -248,8 +249,7 @@ const Variant kVariants[] = {
        write_at(p, l.metadata_offset + 10, count);
      },
      "marked required but is not one this program knows"},
-    {"BatEntryPastEnd",
-     [](auto& p, auto& l) { put_u64(p, l.bat_offset + 8, make_bat_entry(6, 4096 * kMiB)); },
+    {"BatEntryPastEnd", [](auto& p, auto& l) { put_u64(p, l.bat_offset + 8, make_bat_entry(6, 4096 * kMiB)); },
      "BAT entry 1 points past the end of the file"},
     {"BatEntriesOverlap",
      [](auto& p, auto& l) {
@@ -257,8 +257,7 @@ const Variant kVariants[] = {
        write_at(p, l.bat_offset + 8, first);
      },
      "overlaps BAT entry"},
-    {"BatEntryInMetadata",
-     [](auto& p, auto& l) { put_u64(p, l.bat_offset, make_bat_entry(6, l.metadata_offset)); },
+    {"BatEntryInMetadata", [](auto& p, auto& l) { put_u64(p, l.bat_offset, make_bat_entry(6, l.metadata_offset)); },
      "overlaps the VHDX structures"},
     {"BatEntryInHeaderSection", [](auto& p, auto& l) { put_u64(p, l.bat_offset, make_bat_entry(6, 0)); },
      "points into the header section"},

@@ -89,8 +89,8 @@ TEST_P(VhdxQemuMade, ReadsAsQemuReadsAndMapsTruthfully) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, VhdxQemuMade,
                          ::testing::Values(QemuShape{1, "dynamic"}, QemuShape{2, "dynamic"}, QemuShape{8, "dynamic"},
-                                           QemuShape{32, "dynamic"}, QemuShape{256, "dynamic"},
-                                           QemuShape{1, "fixed"}, QemuShape{8, "fixed"}),
+                                           QemuShape{32, "dynamic"}, QemuShape{256, "dynamic"}, QemuShape{1, "fixed"},
+                                           QemuShape{8, "fixed"}),
                          [](const auto& p) { return fmt::format("{}M_{}", p.param.block_mib, p.param.subformat); });
 
 // Our writes into a qemu-made image: qemu reads them back and its check passes.
@@ -103,7 +103,7 @@ TEST(VhdxQemuMade, OurWritesIntoAQemuImageAreWhatQemuReads) {
     auto d = open_ok(path, io::Access::ReadWrite);
     ASSERT_TRUE(d);
     std::vector<std::byte> data(5 * kMiB, std::byte{0x42});
-    ASSERT_TRUE(d->write(3 * kMiB, data).has_value());   // into the present block and a new one
+    ASSERT_TRUE(d->write(3 * kMiB, data).has_value());                          // into the present block and a new one
     ASSERT_TRUE(d->write(39 * kMiB, std::span(data).first(kMiB)).has_value());  // the last block
     ASSERT_TRUE(d->flush().has_value());
   }

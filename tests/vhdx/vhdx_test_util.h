@@ -8,8 +8,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "image/open_image.h"
 #include "disk/virtual_disk.h"
+#include "image/open_image.h"
 #include "io/file.h"
 #include "test_support.h"
 #include "vhdx/image.h"

@@ -68,10 +68,10 @@ CreateOptions child_of(const std::string& parent, uint32_t block = 32 << 20) {
 // Writes that start, end and straddle blocks, unaligned, at both ends of the disk.
 std::vector<Write> mixed_writes(uint64_t size, uint32_t block) {
   return {{0, 4096, 1},
-          {block - 1000, 3000, 2},           // straddles the first block boundary, unaligned
+          {block - 1000, 3000, 2},  // straddles the first block boundary, unaligned
           {3 * uint64_t{block} + 512, 70000, 3},
-          {size - 8192, 8192, 4},            // the last sector of the disk
-          {100, 10, 5}};                     // rewrites a FULLY_PRESENT block in place
+          {size - 8192, 8192, 4},  // the last sector of the disk
+          {100, 10, 5}};           // rewrites a FULLY_PRESENT block in place
 }
 
 struct Shape {
@@ -164,8 +164,9 @@ TEST(VhdxWriter, GuidsChangeAsTheSpecSays) {
     auto d = open_ok(path, io::Access::ReadWrite);
     Image& image = *image_of(*d);
     LogTransaction tx;
-    image.add_bat_changes(tx, std::vector<std::pair<uint64_t, uint64_t>>{
-                                  {image.geometry().payload_index(5), make_bat_entry(2, 0)}});  // ZERO: reads zeros already
+    image.add_bat_changes(tx,
+                          std::vector<std::pair<uint64_t, uint64_t>>{
+                              {image.geometry().payload_index(5), make_bat_entry(2, 0)}});  // ZERO: reads zeros already
     ASSERT_TRUE(image.commit(tx).has_value());
     ASSERT_TRUE(image.close_log().has_value());
     EXPECT_EQ(image.block(5).payload_state(), PayloadState::Zero);
@@ -272,9 +273,9 @@ TEST(VhdxDifferencing, PartiallyPresentBlocksMixChildAndParentSectors) {
     ASSERT_TRUE(f.flush().has_value());
     image.set_file_size(bitmap + kMiB);
     LogTransaction tx;
-    image.add_bat_changes(tx, std::vector<std::pair<uint64_t, uint64_t>>{
-                                  {image.geometry().payload_index(1), make_bat_entry(7, payload)},
-                                  {image.geometry().bitmap_index(0), make_bat_entry(6, bitmap)}});
+    image.add_bat_changes(
+        tx, std::vector<std::pair<uint64_t, uint64_t>>{{image.geometry().payload_index(1), make_bat_entry(7, payload)},
+                                                       {image.geometry().bitmap_index(0), make_bat_entry(6, bitmap)}});
     ASSERT_TRUE(image.commit(tx).has_value());
     ASSERT_TRUE(image.close_log().has_value());
   }
@@ -341,9 +342,7 @@ TEST(VhdxDifferencing, MissingParentIsFileNotFound) {
 TEST(VhdxWriter, PowerCutDuringWriteAndFlushLeavesOldOrNewContent) {
   const std::string path = "/crash/disk.vhdx";
   const auto data_a = pattern(3 * kMiB, 1), data_b = pattern(4096, 2);
-  auto setup = [&](io::CrashEnv& env) {
-    ASSERT_TRUE(create(env, path, sized(8 * kMiB)).has_value());
-  };
+  auto setup = [&](io::CrashEnv& env) { ASSERT_TRUE(create(env, path, sized(8 * kMiB)).has_value()); };
   auto workload = [&](io::Env& env) {
     auto f = env.open(path, io::Access::ReadWrite);
     if (!f) return;

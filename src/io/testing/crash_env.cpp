@@ -46,8 +46,8 @@ struct CrashEnv::DirectoryOp {
   enum class Kind { Create, Rename, Remove };
   Kind kind = Kind::Create;
   std::string path;
-  std::string to;                    // Rename only
-  std::shared_ptr<Journal> inode;    // Create only
+  std::string to;                  // Rename only
+  std::shared_ptr<Journal> inode;  // Create only
 
   void apply(Names& names) const {
     switch (kind) {
@@ -79,9 +79,7 @@ namespace {
 // Applies one pending operation to a file image; a torn write only where new_sectors says so.
 void apply(std::vector<std::byte>& image, const PendingOp& op, const std::vector<bool>* new_sectors = nullptr) {
   switch (op.kind) {
-    case PendingOp::Kind::Truncate:
-      image.resize(static_cast<size_t>(op.offset));
-      return;
+    case PendingOp::Kind::Truncate: image.resize(static_cast<size_t>(op.offset)); return;
     case PendingOp::Kind::Punch: {
       if (op.offset >= image.size()) return;
       uint64_t end = std::min<uint64_t>(image.size(), op.offset + op.length);
@@ -196,10 +194,9 @@ class CrashFile final : public File {
 }  // namespace
 
 std::string CrashState::describe() const {
-  std::string dirs = directory_ops_pending == 0
-                         ? ""
-                         : fmt::format("; {} of {} unsynced directory operations on disk", directory_ops_applied,
-                                       directory_ops_pending);
+  std::string dirs = directory_ops_pending == 0 ? ""
+                                                : fmt::format("; {} of {} unsynced directory operations on disk",
+                                                              directory_ops_applied, directory_ops_pending);
   return describe_file() + dirs;
 }
 
@@ -216,8 +213,8 @@ std::string CrashState::describe_file() const {
       return fmt::format("subset {} of {} pending (applied: {})", count, n, ops);
     }
     case Kind::Torn:
-      return fmt::format("{} of {} pending applied, write {} torn (new sectors: {} of {})", count, n,
-                         torn.value_or(0), sector_list(torn_sectors), torn_sectors.size());
+      return fmt::format("{} of {} pending applied, write {} torn (new sectors: {} of {})", count, n, torn.value_or(0),
+                         sector_list(torn_sectors), torn_sectors.size());
   }
   return "?";
 }
@@ -234,7 +231,6 @@ std::shared_ptr<CrashEnv::Journal> CrashEnv::journal(const std::string& path) co
   auto it = journals_.find(path);
   return it == journals_.end() ? nullptr : it->second;
 }
-
 
 void CrashEnv::set_bytes(const std::string& path, std::vector<std::byte> bytes) {
   auto j = std::make_shared<Journal>();
@@ -289,14 +285,14 @@ uint64_t CrashEnv::mutating_ops() const {
 bool CrashEnv::power_is_off() const { return power_->off(); }
 
 CrashState CrashEnv::make_state(CrashState::Kind kind, std::vector<bool> applied, std::optional<size_t> torn,
-                                 std::vector<bool> torn_sectors) const {
+                                std::vector<bool> torn_sectors) const {
   size_t dirs;
   {
     std::lock_guard g(mu_);
     dirs = pending_names_.size();
   }
-  return {kind, std::move(applied), torn, std::move(torn_sectors), dirs,
-          kind == CrashState::Kind::DurableOnly ? 0 : dirs};
+  return {
+      kind, std::move(applied), torn, std::move(torn_sectors), dirs, kind == CrashState::Kind::DurableOnly ? 0 : dirs};
 }
 
 CrashState CrashEnv::durable_only(const std::string& path) const {
@@ -352,8 +348,8 @@ Result<CrashState> CrashEnv::torn(const std::string& path, size_t write, std::ve
   if (write >= ops.size() || ops[write].kind != PendingOp::Kind::Write)
     return fail(bad_state(path, fmt::format("pending operation {} is not a write", write)));
   if (new_sectors.size() != ops[write].sectors()) {
-    return fail(bad_state(path, fmt::format("a mask of {} sectors for a write of {}", new_sectors.size(),
-                                            ops[write].sectors())));
+    return fail(bad_state(
+        path, fmt::format("a mask of {} sectors for a write of {}", new_sectors.size(), ops[write].sectors())));
   }
   std::vector<bool> applied(ops.size(), false);
   std::fill(applied.begin(), applied.begin() + static_cast<ptrdiff_t>(write), true);
@@ -427,8 +423,8 @@ Result<std::vector<std::byte>> CrashEnv::image(const std::string& path, const Cr
   std::lock_guard g(j->mu);
   const auto& ops = j->pending;
   if (state.applied.size() != ops.size()) {
-    return fail(bad_state(path, fmt::format("made for {} pending operations, the file has {}", state.applied.size(),
-                                            ops.size())));
+    return fail(bad_state(
+        path, fmt::format("made for {} pending operations, the file has {}", state.applied.size(), ops.size())));
   }
   if (state.torn && (*state.torn >= ops.size() || ops[*state.torn].kind != PendingOp::Kind::Write ||
                      state.torn_sectors.size() != ops[*state.torn].sectors() || state.applied[*state.torn])) {
@@ -436,8 +432,10 @@ Result<std::vector<std::byte>> CrashEnv::image(const std::string& path, const Cr
   }
   std::vector<std::byte> out = j->durable;
   for (size_t i = 0; i < ops.size(); ++i) {
-    if (state.applied[i]) apply(out, ops[i]);
-    else if (state.torn == i) apply(out, ops[i], &state.torn_sectors);
+    if (state.applied[i])
+      apply(out, ops[i]);
+    else if (state.torn == i)
+      apply(out, ops[i], &state.torn_sectors);
   }
   return out;
 }

@@ -50,9 +50,9 @@ constexpr uint64_t kSectorSize = 512;  // the unit a power cut cannot tear
 struct PendingOp {
   enum class Kind { Write, Truncate, Punch };
   Kind kind = Kind::Write;
-  uint64_t offset = 0;           // Write/Punch: where; Truncate: the new size
-  uint64_t length = 0;           // Punch: how many bytes; Write: data.size()
-  std::vector<std::byte> data;   // Write only
+  uint64_t offset = 0;          // Write/Punch: where; Truncate: the new size
+  uint64_t length = 0;          // Punch: how many bytes; Write: data.size()
+  std::vector<std::byte> data;  // Write only
 
   // Write only: the 512-byte sectors it touches (a partial sector at either end counts).
   uint64_t sectors() const;
@@ -62,15 +62,15 @@ struct PendingOp {
 struct CrashState {
   enum class Kind { DurableOnly, AllPending, Prefix, Subset, Torn };
   Kind kind = Kind::DurableOnly;
-  std::vector<bool> applied;           // one flag per pending operation, in order
-  std::optional<size_t> torn;          // a pending write that reached the disk only in part
-  std::vector<bool> torn_sectors;      // per sector of that write (PendingOp::sectors()): true = new bytes
+  std::vector<bool> applied;       // one flag per pending operation, in order
+  std::optional<size_t> torn;      // a pending write that reached the disk only in part
+  std::vector<bool> torn_sectors;  // per sector of that write (PendingOp::sectors()): true = new bytes
   // Directory operations not yet synced, and how many of them (a prefix) reached the disk. DurableOnly
   // has none applied; every other kind starts with all applied (see CrashEnv::with_directory_ops).
   size_t directory_ops_pending = 0;
   size_t directory_ops_applied = 0;
-  std::string describe() const;        // "prefix 3 of 7", "write 5 of 7 torn: sectors 1,2 of 4 new", ...
-  std::string describe_file() const;   // the same without the directory operations
+  std::string describe() const;       // "prefix 3 of 7", "write 5 of 7 torn: sectors 1,2 of 4 new", ...
+  std::string describe_file() const;  // the same without the directory operations
   bool operator==(const CrashState&) const = default;
 };
 
@@ -122,8 +122,7 @@ class CrashEnv final : public Env {
   // (with the operations before it applied) only its first / only its last / all but its first / all but
   // its last sector new; for the last pending write also its first k sectors new, k = 1..max_torn_prefixes.
   // With unsynced directory operations, also every prefix of them with all of the file's writes applied.
-  std::vector<CrashState> representative_states(const std::string& path,
-                                                const EnumerationOptions& options = {}) const;
+  std::vector<CrashState> representative_states(const std::string& path, const EnumerationOptions& options = {}) const;
 
   // The file's bytes in a state.
   Result<std::vector<std::byte>> image(const std::string& path, const CrashState& state) const;
@@ -153,9 +152,9 @@ class CrashEnv final : public Env {
 
   MemEnv current_;  // what the program sees
   mutable std::mutex mu_;
-  Names journals_;                            // names now
-  Names durable_names_;                       // names surely on the disk
-  std::vector<DirectoryOp> pending_names_;    // since the last sync_dir
+  Names journals_;                          // names now
+  Names durable_names_;                     // names surely on the disk
+  std::vector<DirectoryOp> pending_names_;  // since the last sync_dir
   std::shared_ptr<Power> power_;
 };
 
@@ -163,18 +162,18 @@ class CrashEnv final : public Env {
 // program (its result is ignored: after the cut it fails); check looks at the world after a power cut and
 // reports problems with gtest assertions or however it likes. Returns what it covered.
 struct CrashPoint {
-  uint64_t cut_after = 0;   // the workload's mutating operations that ran
-  uint64_t total_ops = 0;   // in an uninterrupted run
+  uint64_t cut_after = 0;  // the workload's mutating operations that ran
+  uint64_t total_ops = 0;  // in an uninterrupted run
   CrashState state;
   std::string describe() const;  // "after op 12 of 40: torn write 3 of 5 (...)"
 };
 struct CrashCoverage {
-  uint64_t total_ops = 0;   // mutating operations of an uninterrupted run
+  uint64_t total_ops = 0;  // mutating operations of an uninterrupted run
   uint64_t cut_points = 0;
-  uint64_t states = 0;      // states checked, over all cut points
+  uint64_t states = 0;  // states checked, over all cut points
 };
-CrashCoverage run_crash_matrix(const std::function<void(CrashEnv&)>& setup,
-                               const std::function<void(Env&)>& workload, const std::string& path,
+CrashCoverage run_crash_matrix(const std::function<void(CrashEnv&)>& setup, const std::function<void(Env&)>& workload,
+                               const std::string& path,
                                const std::function<void(MemEnv& after, const CrashPoint&)>& check,
                                const EnumerationOptions& options = {});
 

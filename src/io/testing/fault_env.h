@@ -43,8 +43,8 @@ class OpSet {
   unsigned bits_ = 0;
 };
 
-enum class Fault { Eio, NoSpace };                     // what the failed call reports (EIO / ENOSPC)
-enum class Persistence { Transient, Persistent };       // that call only / that call and every later one
+enum class Fault { Eio, NoSpace };                       // what the failed call reports (EIO / ENOSPC)
+enum class Persistence { Transient, Persistent };        // that call only / that call and every later one
 enum class FailedWrite { WritesNothing, WritesPrefix };  // a failing write may leave its first half behind
 
 struct FaultPlan {
@@ -126,6 +126,7 @@ class FaultEnv final : public Env {
   Status sync_dir(const std::string& dir) override;
   Status check_writable(const std::string& path) override;
   Result<std::string> canonical(const std::string& path) override { return base_.canonical(path); }
+  Result<std::string> absolute(const std::string& path) override { return base_.absolute(path); }
 
  private:
   bool applies_to(const std::string& path) const { return !only_path_ || *only_path_ == path; }

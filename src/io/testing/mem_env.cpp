@@ -128,9 +128,9 @@ Status MemFile::do_try_lock(LockMode mode) {
   for (const auto& [holder, held] : node_->locks) {
     if (holder == this) continue;
     if (mode == LockMode::Exclusive || held == LockMode::Exclusive) {
-      return fail(error(ReturnCode::InUse,
-                        fmt::format("the image is in use by another open of it in this program ({} lock)",
-                                    held == LockMode::Exclusive ? "exclusive" : "shared")));
+      return fail(
+          error(ReturnCode::InUse, fmt::format("the image is in use by another open of it in this program ({} lock)",
+                                               held == LockMode::Exclusive ? "exclusive" : "shared")));
     }
   }
   node_->locks[this] = mode;
