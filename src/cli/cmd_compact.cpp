@@ -16,6 +16,7 @@
 #include "cli/console.h"
 #include "cli/job_client.h"
 #include "cli/json_output.h"
+#include "cli/reclaim_lines.h"
 #include "cli/report.h"
 #include "cli/sizes.h"
 #include "compact/compact.h"
@@ -55,6 +56,7 @@ struct CompactArgs {
   std::string mode = "full";
   std::optional<std::string> output;
   bool dry_run = false;
+  bool is_parent = false;
   bool json = false;
   std::optional<std::string> log;
   std::string service_socket;
@@ -138,6 +140,8 @@ void print_result(const Outcome& o, Console& console) {
     console.line(fmt::format("ErrorDescription:{}", s.error_description));
   }
   if (s.report && !s.report->mode_note.empty()) console.line(fmt::format("Note: {}", s.report->mode_note));
+  if (s.report && o.succeeded())
+    for (const std::string& line : reclaim_lines(*s.report)) console.line(line);
 }
 
 std::string summary_line(const Outcome& o) {
@@ -186,6 +190,7 @@ int run_compact(const CompactArgs& args) {
     request.mode = *mode;
     request.action = args.dry_run ? compact::Action::DryRun : compact::Action::Compact;
     if (args.output) request.output_path = absolute_path(*args.output);
+    if (args.is_parent) request.parent_of_children = compact::ParentOfChildren::Declared;
 
     Outcome o;
     o.path = request.path;
@@ -239,6 +244,9 @@ Command register_compact(CLI::App& app) {
       });
   sub->add_option("--output", args->output, "Write the compacted image here and leave PATH unchanged");
   sub->add_flag("--dry-run", args->dry_run, "Say what compaction would release, write nothing");
+  sub->add_flag("--is-parent", args->is_parent,
+                "PATH is the parent of differencing disks kept elsewhere: refuse Full and Quick (children beside "
+                "it are found without this)");
   sub->add_flag("--json", args->json, "Print the final report as JSON");
   sub->add_option("--log", args->log, "Append every printed line to this file");
   // A flag that takes its value only as --service=SOCKET, so that `--service disk.vhd` keeps the path.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// vhdkit info [--json] [--format F] IMAGE: what the image is, its sizes and blocks, its parent chain.
+// vhdkit info [--json] [--format F] IMAGE: what the image is, its sizes and blocks, its parent chain, and what
+// a compaction would find (a dry run: the volumes and file systems, what each mode would release).
 #include <fmt/format.h>
 
 #include <memory>
@@ -7,8 +8,11 @@
 #include "cli/commands.h"
 #include "cli/image_args.h"
 #include "cli/json_output.h"
+#include "cli/reclaim_lines.h"
 #include "cli/report.h"
 #include "cli/sizes.h"
+#include "compact/compact.h"
+#include "service/job_json.h"
 
 namespace vhdkit::cli {
 namespace {
@@ -113,6 +117,24 @@ void print_human(const disk::VirtualDisk& disk, const disk::DiskInfo& i, std::op
   for (const auto& [key, value] : i.details) fmt::print("{}: {}\n", key, value);
 }
 
+// A dry run of Full mode (which also counts Quick and Prezeroed): what the file-system pass finds. Images that
+// cannot be compacted (raw, fixed, a missing parent) say why instead.
+Result<compact::Report> reclaim_dry_run(const std::string& path) {
+  compact::Options o;
+  o.mode = compact::Mode::Full;
+  o.action = compact::Action::DryRun;
+  return compact::compact_image(io::Env::posix(), path, o);
+}
+
+void print_reclaim(const Result<compact::Report>& r) {
+  if (!r) {
+    fmt::print("compaction: {}\n", r.error().message());
+    return;
+  }
+  fmt::print("compaction (Full, dry run): {} -> {}\n", human_size(r->file_size_before), human_size(r->file_size_after));
+  for (const std::string& line : reclaim_lines(*r)) fmt::print("{}\n", line);
+}
+
 int run_info(const InfoArgs& args) {
   ImageRequest request = args.image;
   // A missing parent must not stop us from describing the child: say it is missing instead.
@@ -125,10 +147,18 @@ int run_info(const InfoArgs& args) {
   std::optional<uint64_t> actual_size;
   if (allocated) actual_size = *allocated;
   auto chain = parent_chain(disk);
-  if (args.json)
-    print_json(to_json(disk, i, actual_size, chain));
-  else
+  const bool compactable = i.type != disk::DiskType::Fixed && i.format != disk::Format::Raw;
+  std::optional<Result<compact::Report>> reclaim;
+  if (compactable) reclaim = reclaim_dry_run(disk.path());
+  if (args.json) {
+    Json j = to_json(disk, i, actual_size, chain);
+    if (reclaim && *reclaim) j["compaction"] = service::to_json(**reclaim);
+    if (reclaim && !*reclaim) j["compaction-problem"] = reclaim->error().message();
+    print_json(j);
+  } else {
     print_human(disk, i, actual_size, chain);
+    if (reclaim) print_reclaim(*reclaim);
+  }
   return 0;
 }
 

@@ -32,6 +32,11 @@ class ServiceJobClient final : public JobClient {
       return Started{ReturnCode::NotSupported, "",
                      "--output is not part of the service's API; run it without --service"};
     }
+    if (request.parent_of_children == compact::ParentOfChildren::Declared) {
+      return Started{ReturnCode::NotSupported, "",
+                     "--is-parent is not part of the service's API; run it without --service (the service finds "
+                     "children beside the image itself)"};
+    }
     bool dry = request.action == compact::Action::DryRun;
     json body{{"Path", request.path}, {"Mode", static_cast<uint16_t>(request.mode)}};
     if (dry) body["DryRun"] = true;

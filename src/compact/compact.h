@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "disk/virtual_disk.h"
@@ -23,11 +24,16 @@ Result<Mode> mode_from_number(uint64_t value, const std::string& path);
 
 enum class Action { Compact, DryRun };
 
+// Is the image the parent of differencing disks? Detect: when a child beside it names it (compact/parent_rule.h);
+// Declared: the caller says so (children elsewhere). A parent gets no Full or Quick (32775).
+enum class ParentOfChildren { Detect, Declared };
+
 struct Options {
   Mode mode = Mode::Full;
   Action action = Action::Compact;
   // Write a compacted copy here (temp file, fsync, rename, fsync the folder) and leave the source alone.
   std::optional<std::string> output_path;
+  ParentOfChildren parent_of_children = ParentOfChildren::Detect;
 };
 
 // Told about progress; asked at every safe point whether to stop. Called from the compacting thread.
@@ -39,6 +45,27 @@ class Observer {
 };
 
 enum class Outcome { Completed, Cancelled };
+
+// One partition or volume the file-system pass found (fs::Volume, as reports show it).
+struct VolumeReport {
+  std::string table;    // "gpt", "mbr", "none" (a file system on the bare disk)
+  std::string type;     // partition type ("Linux filesystem", "Linux swap", "LVM", "unknown 0x8f", "whole disk")
+  uint64_t offset = 0;  // bytes of the virtual disk
+  uint64_t size = 0;
+  std::string filesystem;  // "ext4", "swap", ... ("" when none was recognised)
+  std::string state;       // "read" or "kept whole"
+  std::string reason;      // why it was kept whole
+  uint64_t used_bytes = 0;
+  uint64_t free_bytes = 0;
+  bool operator==(const VolumeReport&) const = default;
+};
+
+// How many blocks each mode releases on this image. The run's own mode is always counted; Quick whenever the
+// file systems were mapped (it reads no data); the others only in a dry run, which reads what they would.
+struct ModeReleases {
+  std::optional<uint64_t> full, quick, prezeroed;
+  bool operator==(const ModeReleases&) const = default;
+};
 
 struct Report {
   std::string path;
@@ -55,6 +82,13 @@ struct Report {
   uint64_t blocks_released = 0;
   uint64_t blocks_moved = 0;
   uint64_t bytes_released = 0;  // file_size_before - file_size_after
+  // The file-system pass (Full and Quick runs, and every dry run): the volumes found, what each mode would
+  // release, the free bytes that stay because their blocks also hold used data (`stranded_free_bytes`, in
+  // blocks of `block_size`), and, when nothing is gained or free space is stranded, why and what would help.
+  std::vector<VolumeReport> volumes;
+  ModeReleases releases;
+  uint64_t stranded_free_bytes = 0;
+  std::string gain_note;
 };
 
 // Compacts the image at path: prepare() (prepare.h) then run. Errors carry the reference return code (FileNotFound,

@@ -7,12 +7,14 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 
 #include "compact/planner.h"
 #include "core/error.h"
 #include "disk/virtual_disk.h"
+#include "fs/usage_map.h"
 
 namespace vhdkit::compact {
 
@@ -42,6 +44,17 @@ class CompactableImage {
   // (differencing) no sector present or every present sector equal to what the parent chain reads there.
   // A block zero in only some sectors is kept.
   virtual Result<Verdict> classify(const Slot& slot) = 0;
+
+  // The virtual bytes the slot's block holds ([block * block_size, next block) clipped to the virtual size;
+  // empty for a block past the disk's end), or nothing for a slot that holds no virtual data (a VHDX sector
+  // bitmap block): the file-system rules never release those.
+  virtual std::optional<fs::ByteRange> virtual_extent(const Slot& slot) const = 0;
+  // The file-system rules' verdict (Full, Quick; compact/reclaim_policy.h): Release when, on every `used` byte
+  // (virtual-disk offsets inside virtual_extent(slot), sorted, disjoint), the disk would read the same without
+  // the block: zeros in a dynamic disk, the parent's bytes (or, in a VHDX, zeros) in a differencing one. Only
+  // the used bytes are read; with none the block is released without reading. What the unused bytes read may
+  // change: the format records that (VHDX: a new DataWriteGuid when release() runs).
+  virtual Result<Verdict> classify_used(const Slot& slot, std::span<const fs::ByteRange> used) = 0;
 
   // Durable steps (each one ends with a flush):
   //   release: unmap the blocks (reads now fall through to zeros or to the parent).

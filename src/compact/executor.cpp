@@ -5,6 +5,9 @@
 
 #include <algorithm>
 
+#include "compact/reclaim_policy.h"
+#include "compact/release_estimate.h"
+
 namespace vhdkit::compact {
 namespace {
 
@@ -42,7 +45,8 @@ class Progress {
   uint64_t last_ = 0;
 };
 
-Report initial_report(CompactableImage& image, const Options& options, const PlanInput& layout) {
+Report initial_report(CompactableImage& image, const Options& options, const PlanInput& layout,
+                      const ReclaimPolicy& policy) {
   Report r;
   r.path = image.path();
   r.format = image.format();
@@ -53,14 +57,7 @@ Report initial_report(CompactableImage& image, const Options& options, const Pla
   r.block_size = image.block_size();
   r.blocks_total = image.block_count();
   r.blocks_allocated_before = image.blocks_allocated();
-  if (options.mode == Mode::Full || options.mode == Mode::Quick) {
-    r.mode_note = fmt::format(
-        "{} ran as Prezeroed (release all-zero blocks): file-system reclaim is not implemented yet, "
-        "as Hyper-V does for a disk that is not mounted",
-        options.mode == Mode::Full ? "Full" : "Quick");
-  } else {
-    r.mode_note = "Prezeroed: released the blocks whose data reads as zeros";
-  }
+  r.mode_note = policy.note();
   if (std::string note = image.note(); !note.empty()) r.mode_note += "; " + note;
   return r;
 }
@@ -74,25 +71,32 @@ void set_file_size_after(Report& r, uint64_t size) {
 
 Result<Report> run_compaction(CompactableImage& image, const Options& options, Observer& observer) {
   VHDKIT_ASSIGN(PlanInput layout, image.layout());
-  Report report = initial_report(image, options, layout);
+  // The file systems are mapped before anything is read or written (Full, Quick; a dry run always, to say what
+  // each mode would do): read-only, through the whole chain of a differencing disk.
+  const bool dry = options.action == Action::DryRun;
+  VHDKIT_ASSIGN(ReclaimPolicy policy,
+                ReclaimPolicy::make(options.mode, image.disk(), dry ? MapUsage::Always : MapUsage::IfModeNeeds));
+  Report report = initial_report(image, options, layout, policy);
   // Slots that come with the verdict Release need no reading (the format knows they hold no data).
   uint64_t scan_bytes = 0;
   for (const Slot& slot : layout.slots)
     if (slot.verdict == Verdict::Keep) scan_bytes += slot.length;
   Progress progress(observer, scan_bytes);
 
-  // The zero scan, in file order so that the reads are sequential. Nothing is written yet, so stopping
-  // here leaves the file untouched.
+  // The scan, in file order so that the reads are sequential; the policy decides what each mode reads.
+  // Nothing is written yet, so stopping here leaves the file untouched.
   std::sort(layout.slots.begin(), layout.slots.end(), [](const Slot& a, const Slot& b) { return a.offset < b.offset; });
+  const std::vector<Slot> as_laid_out = layout.slots;
   for (Slot& slot : layout.slots) {
     if (slot.verdict == Verdict::Release) continue;
     if (observer.stop_requested()) {
       report.outcome = Outcome::Cancelled;
       return report;
     }
-    VHDKIT_ASSIGN(slot.verdict, image.classify(slot));
+    VHDKIT_ASSIGN(slot.verdict, policy.judge(image, slot));
     progress.scanned(slot.length);
   }
+  VHDKIT_TRY(estimate_releases(image, policy, as_laid_out, layout.slots, options.action, report));
 
   Plan plan = make_plan(layout);
   if (options.action == Action::DryRun) {
@@ -100,10 +104,12 @@ Result<Report> run_compaction(CompactableImage& image, const Options& options, O
     report.blocks_released = plan.releases.size();
     report.blocks_moved = plan.moves.size();
     set_file_size_after(report, plan.new_file_size);
+    explain_gain(policy, report);
     progress.finished();
     return report;
   }
   if (!plan.changes_anything(layout.file_size)) {
+    explain_gain(policy, report);
     progress.finished();
     return report;
   }
@@ -147,6 +153,7 @@ Result<Report> run_compaction(CompactableImage& image, const Options& options, O
     set_file_size_after(report, plan.new_file_size);
   }
   VHDKIT_TRY(image.finish());
+  explain_gain(policy, report);
   progress.finished();
   return report;
 }

@@ -7,6 +7,7 @@
 
 #include "compact/executor.h"
 #include "compact/format_hooks.h"
+#include "compact/parent_rule.h"
 #include "core/bytes.h"
 #include "image/open_image.h"
 #include "io/atomic_output.h"
@@ -51,8 +52,8 @@ Status copy_file(io::File& from, io::File& to) {
 bool writes_in_place(const Options& o) { return o.action == Action::Compact && !o.output_path; }
 
 // Opens the image once and returns it ready for the executor (see prepare.h for the order).
-Result<std::unique_ptr<CompactableImage>> open_checked(io::Env& env, const std::string& path, bool write,
-                                                       std::optional<io::FileIdentity>& identity) {
+Result<std::unique_ptr<CompactableImage>> open_checked(io::Env& env, const std::string& path, const Options& request,
+                                                       bool write, std::optional<io::FileIdentity>& identity) {
   const io::Access access = write ? io::Access::ReadWrite : io::Access::ReadOnly;
   VHDKIT_ASSIGN(auto file, env.open(path, access));
   VHDKIT_TRY(image::take_lock(*file, access, write ? disk::Lock::Exclusive : disk::Lock::Shared));
@@ -70,9 +71,11 @@ Result<std::unique_ptr<CompactableImage>> open_checked(io::Env& env, const std::
     judge.parents = disk::ParentPolicy::Skip;
     VHDKIT_ASSIGN(auto probe, image::open_file(env, io::borrow(*file), judge));
     VHDKIT_TRY(check_compactable(*probe));
+    VHDKIT_TRY(check_parent_rule(env, *probe, request));
   }
   options.access = access;
   VHDKIT_ASSIGN(auto disk, image::open_file(env, std::move(file), options));
+  if (!write) VHDKIT_TRY(check_parent_rule(env, *disk, request));
   return make_compactable(std::move(disk));
 }
 
@@ -98,7 +101,7 @@ Result<std::unique_ptr<Prepared>> prepare(io::Env& env, const std::string& path,
   // A read-only file or folder is Access Denied, before anything is opened for writing.
   if (write) VHDKIT_TRY(env.check_writable(path));
   std::unique_ptr<Prepared> p(new Prepared(path, options));
-  VHDKIT_ASSIGN(p->image_, open_checked(env, path, write, p->identity_));
+  VHDKIT_ASSIGN(p->image_, open_checked(env, path, options, write, p->identity_));
   return p;
 }
 

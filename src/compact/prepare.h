@@ -5,8 +5,9 @@
 // Order: the mode itself -> the output path -> existence and write access -> one open of the image file
 // (read-write and Exclusive for an in-place run; read-only and Shared for a dry run or a copy) -> the
 // format's driver judges the image read-only over that same open file, parents not opened (so a refused
-// VHDX keeps even a dirty log unreplayed) -> the compaction hook says whether it can compact it -> for a
-// run that writes, the driver opens it read-write from the same file, parents read-only once.
+// VHDX keeps even a dirty log unreplayed) -> the compaction hook says whether it can compact it -> Full and
+// Quick are refused on a parent of differencing disks (compact/parent_rule.h, 32775) -> for a run that
+// writes, the driver opens it read-write from the same file, parents read-only once.
 #pragma once
 
 #include <memory>

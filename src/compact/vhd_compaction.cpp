@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "compact/block_scan.h"
+#include "compact/used_scan.h"
 #include "core/bytes.h"
 #include "vhd/vhd_image.h"
 
@@ -67,6 +68,25 @@ class VhdCompaction final : public compact::CompactableImage {
     std::span<const std::byte> bitmap = std::span(buf_).first(image_->bitmap_size());
     std::span<const std::byte> data = std::span(buf_).subspan(image_->bitmap_size());
     return classify_differencing(slot.block, bitmap, data);
+  }
+
+  std::optional<fs::ByteRange> virtual_extent(const Slot& slot) const override {
+    return compact::block_extent(slot.block, image_->block_size(), image_->virtual_size());
+  }
+
+  Result<Verdict> classify_used(const Slot& slot, std::span<const fs::ByteRange> used) override {
+    if (used.empty()) return Verdict::Release;
+    if (image_->type() == disk::DiskType::Dynamic) {
+      // The stored data, whatever the bitmap says (as classify reads it): qemu reads it so.
+      const uint64_t data = slot.offset + image_->bitmap_size();
+      const uint64_t start = slot.block * image_->block_size();  // used lies inside the block: start is exact
+      auto read = [&](uint64_t at, std::span<std::byte> b) { return image_->file().read_at(data + (at - start), b); };
+      VHDKIT_ASSIGN(bool zero, compact::used_bytes_zero(read, used, buf_));
+      return zero ? Verdict::Release : Verdict::Keep;
+    }
+    // A VHD has no ZERO state: a released block reads the parent, so only that may be what the used bytes read.
+    VHDKIT_ASSIGN(compact::UsedReading r, compact::read_used_against_parent(*image_, used, buf_, parent_buf_));
+    return r.same_as_parent ? Verdict::Release : Verdict::Keep;
   }
 
   Status release(std::span<const Slot> slots) override {

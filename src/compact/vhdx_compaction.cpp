@@ -8,8 +8,10 @@
 #include <cstring>
 #include <map>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "compact/block_scan.h"
+#include "compact/used_scan.h"
 #include "core/bytes.h"
 #include "vhdx/vhdx_disk.h"
 
@@ -90,7 +92,38 @@ class VhdxCompaction final : public compact::CompactableImage {
     return Verdict::Release;
   }
 
+  std::optional<fs::ByteRange> virtual_extent(const Slot& slot) const override {
+    const BatGeometry& g = image_.geometry();
+    if (g.is_bitmap_index(slot.block)) return std::nullopt;
+    return compact::block_extent(g.block_of_index(slot.block), g.block_size, g.virtual_size);
+  }
+
+  Result<Verdict> classify_used(const Slot& slot, std::span<const fs::ByteRange> used) override {
+    const BatGeometry& g = image_.geometry();
+    if (g.is_bitmap_index(slot.block)) return Verdict::Keep;
+    uint8_t target = static_cast<uint8_t>(PayloadState::NotPresent);
+    if (!used.empty() && !differencing()) {
+      // A dynamic VHDX holds only FULLY_PRESENT blocks: the used bytes lie at the same place in the block.
+      const uint64_t start = g.block_of_index(slot.block) * g.block_size;
+      auto read = [&](uint64_t at, std::span<std::byte> b) { return image_.read_file(slot.offset + (at - start), b); };
+      VHDKIT_ASSIGN(bool zero, compact::used_bytes_zero(read, used, data_));
+      if (!zero) return Verdict::Keep;
+    } else if (!used.empty()) {
+      VHDKIT_ASSIGN(compact::UsedReading r, compact::read_used_against_parent(*disk_, used, data_, parent_));
+      if (!r.same_as_parent && !r.zero) return Verdict::Keep;
+      if (!r.same_as_parent) target = static_cast<uint8_t>(PayloadState::Zero);
+    }
+    target_[slot.block] = target;
+    unused_bytes_may_change_.insert(slot.block);
+    return Verdict::Release;
+  }
+
   Status release(std::span<const Slot> slots) override {
+    // [MS-VHDX] 2.2.2: DataWriteGuid changes before the first change of what the disk reads. A block released
+    // by the file-system rules may hold bytes (deleted files) that now read as zeros or as the parent's.
+    if (std::any_of(slots.begin(), slots.end(),
+                    [&](const Slot& s) { return unused_bytes_may_change_.contains(s.block); }))
+      VHDKIT_TRY(image_.begin_update(ContentChange::Visible));
     std::vector<std::pair<uint64_t, uint64_t>> changes;
     for (const Slot& s : slots) changes.emplace_back(s.block, make_bat_entry(target_.at(s.block), 0));
     LogTransaction tx;
@@ -224,7 +257,8 @@ class VhdxCompaction final : public compact::CompactableImage {
 
   std::unique_ptr<disk::VirtualDisk> disk_;
   Image& image_;
-  std::unordered_map<uint64_t, uint8_t> target_;  // BAT index -> the state a released block gets
+  std::unordered_map<uint64_t, uint8_t> target_;          // BAT index -> the state a released block gets
+  std::unordered_set<uint64_t> unused_bytes_may_change_;  // BAT indexes released by the file-system rules
   uint64_t retained_ = 0;
   Bytes data_;
   Bytes parent_;

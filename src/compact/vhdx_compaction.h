@@ -9,9 +9,13 @@
 //     file space keeps its state and gives the space back (FileOffsetMB 0).
 // Sector bitmap blocks are kept, and moved like payload blocks.
 //
+// Full and Quick (classify_used) also release blocks whose unused bytes hold data: NOT_PRESENT, or in a
+// differencing disk ZERO where the used bytes read zeros but not the parent's.
+//
 // Durable steps, every metadata change through the log (write entry, flush, apply, flush), after a new
-// FileWriteGuid; the DataWriteGuid stays (the virtual content does not change, so differencing children
-// made from this disk stay valid):
+// FileWriteGuid; the DataWriteGuid stays when the virtual content stays (Prezeroed, moves: differencing
+// children made from this disk stay valid), and changes, before the release, when a file-system rule
+// released a block (what its unused bytes read may change):
 //   release: one transaction of BAT entries; then, in a differencing disk, a second one that clears the
 //     released blocks' sector bitmap bits (only once no entry can read them).
 //   remap (after the executor copied the blocks into space no durable entry names and flushed): one

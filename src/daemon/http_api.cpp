@@ -176,7 +176,8 @@ ApiReply Api::state(const ApiRequest& request) {
                          {"MinInternalSize", opt(s->min_internal_size)},
                          {"PhysicalSectorSize", opt(s->physical_sector_size)},
                          {"Alignment", opt(s->alignment)},
-                         {"FragmentationPercentage", opt(s->fragmentation_percentage)}};
+                         {"FragmentationPercentage", opt(s->fragmentation_percentage)},
+                         {"Report", s->report ? to_json(*s->report) : json(nullptr)}};
   return r;
 }
 

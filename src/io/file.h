@@ -17,6 +17,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 
@@ -114,6 +115,9 @@ class Env {
   virtual Status sync_dir(const std::string& dir) = 0;
   // Can the caller write this file and its directory? (AccessDenied with the reason otherwise.)
   virtual Status check_writable(const std::string& path) = 0;
+  // The names (not paths) of the files in a directory, sorted; sub-directories are left out. Used to find the
+  // differencing children beside an image (a parent must not be compacted in Full or Quick mode).
+  virtual Result<std::vector<std::string>> list_files(const std::string& dir) = 0;
   // The path made absolute, symlinks of its existing part resolved, "." and ".." folded: two spellings of
   // one file give one answer. The file itself need not exist. Default (files in memory): lexical only.
   virtual Result<std::string> canonical(const std::string& path);

@@ -18,6 +18,7 @@ class ForwardingEnv : public Env {
   Status remove(const std::string& path) override { return inner_.remove(path); }
   Status sync_dir(const std::string& dir) override { return inner_.sync_dir(dir); }
   Status check_writable(const std::string& path) override { return inner_.check_writable(path); }
+  Result<std::vector<std::string>> list_files(const std::string& dir) override { return inner_.list_files(dir); }
   Result<std::string> canonical(const std::string& path) override { return inner_.canonical(path); }
   Result<std::string> absolute(const std::string& path) override { return inner_.absolute(path); }
 

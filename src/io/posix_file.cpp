@@ -251,6 +251,19 @@ class PosixEnv final : public Env {
     }
   }
 
+  Result<std::vector<std::string>> list_files(const std::string& dir) override {
+    std::error_code ec;
+    std::vector<std::string> out;
+    std::filesystem::directory_iterator it(dir.empty() ? "." : dir, ec);
+    for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      std::error_code type_ec;
+      if (it->is_regular_file(type_ec)) out.push_back(it->path().filename().string());
+    }
+    if (ec) return fail(code_for_errno(ec.value()), dir, fmt::format("cannot list the folder: {}", ec.message()));
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
   Status check_writable(const std::string& path) override {
     if (::access(path.c_str(), F_OK) != 0) return fail(ReturnCode::FileNotFound, path, "no such file");
     if (::access(path.c_str(), W_OK) != 0) return fail(ReturnCode::AccessDenied, path, "the file is not writable");

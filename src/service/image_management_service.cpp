@@ -63,6 +63,7 @@ Result<std::unique_ptr<PreparedCompaction>> ImageManagementService::check(const 
   options.mode = request.mode;
   options.action = request.action;
   options.output_path = request.output_path;
+  options.parent_of_children = request.parent_of_children;
   io::Env& access = request.access_env ? *request.access_env : env_;
   return engine_->prepare(access, path, options);
 }

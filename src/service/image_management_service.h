@@ -40,6 +40,8 @@ struct CompactRequest {
   compact::Mode mode = compact::Mode::Full;  // a number became a Mode at the boundary (mode_from_number)
   compact::Action action = compact::Action::Compact;
   std::optional<std::string> output_path;  // compact into a new file, leaving `path` alone
+  // Declared: the caller says the image is a parent of differencing disks (no Full or Quick for it).
+  compact::ParentOfChildren parent_of_children = compact::ParentOfChildren::Detect;
   // The image and its parents are opened through this Env (the daemon's CallerEnv: as the caller), once,
   // during the call; default: the service's own Env.
   io::Env* access_env = nullptr;

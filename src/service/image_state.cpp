@@ -53,6 +53,7 @@ Result<VirtualHardDiskState> get_virtual_hard_disk_state(io::Env& access, Engine
           ? static_cast<uint32_t>(std::min<uint64_t>(
                 100, (report.blocks_released + report.blocks_moved) * 100 / report.blocks_allocated_before))
           : 0;
+  state.report = std::move(report);
   return state;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "compact/compact.h"
 #include "core/error.h"
 #include "io/file.h"
 #include "service/engine.h"
@@ -22,6 +23,9 @@ struct VirtualHardDiskState {
   std::optional<uint32_t> physical_sector_size;
   std::optional<uint32_t> alignment;                 // 1: every data block starts on a 4 KiB boundary
   std::optional<uint32_t> fragmentation_percentage;  // allocated blocks compaction would release or move
+  // The dry run itself: the volumes its file-system pass found, what Full, Quick and Prezeroed would release,
+  // the free bytes no mode can release, and why nothing would be gained.
+  std::optional<compact::Report> report;
 };
 
 struct Validation {

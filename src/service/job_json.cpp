@@ -52,7 +52,32 @@ std::optional<milliseconds> parse_cim_interval(const std::string& text) {
   return milliseconds(((days * 24 + h) * 60 + m) * 60000LL + s * 1000LL + micro / 1000);
 }
 
+namespace {
+
+json optional_count(const std::optional<uint64_t>& n) { return n ? json(*n) : json(nullptr); }
+
+json volumes_json(const std::vector<compact::VolumeReport>& volumes) {
+  json out = json::array();
+  for (const compact::VolumeReport& v : volumes) {
+    out.push_back(json{{"Table", v.table},
+                       {"Type", v.type},
+                       {"Offset", v.offset},
+                       {"Size", v.size},
+                       {"FileSystem", v.filesystem},
+                       {"State", v.state},
+                       {"Reason", v.reason},
+                       {"UsedBytes", v.used_bytes},
+                       {"FreeBytes", v.free_bytes}});
+  }
+  return out;
+}
+
+}  // namespace
+
 json to_json(const compact::Report& r) {
+  json releases{{"Full", optional_count(r.releases.full)},
+                {"Quick", optional_count(r.releases.quick)},
+                {"Prezeroed", optional_count(r.releases.prezeroed)}};
   return json{
       {"Path", r.path},
       {"Format", std::string(disk::to_string(r.format))},
@@ -68,6 +93,10 @@ json to_json(const compact::Report& r) {
       {"BlocksReleased", r.blocks_released},
       {"BlocksMoved", r.blocks_moved},
       {"BytesReleased", r.bytes_released},
+      {"Volumes", volumes_json(r.volumes)},
+      {"BlocksReleasedByMode", std::move(releases)},
+      {"StrandedFreeBytes", r.stranded_free_bytes},
+      {"GainNote", r.gain_note},
   };
 }
 
@@ -123,6 +152,46 @@ Result<milliseconds> interval_field(const json& j, const char* name) {
   return *d;
 }
 
+// The file-system pass's part of a report: absent in reports the job store kept from before it existed.
+Status file_system_fields(const json& j, compact::Report& r) {
+  if (auto it = j.find("Volumes"); it != j.end()) {
+    if (!it->is_array()) return fail(ReturnCode::IncorrectDataType, "", "field Volumes is not an array");
+    for (const json& v : *it) {
+      if (!v.is_object()) return fail(ReturnCode::IncorrectDataType, "", "an entry of Volumes is not an object");
+      compact::VolumeReport out;
+      VHDKIT_ASSIGN(out.table, field<std::string>(v, "Table"));
+      VHDKIT_ASSIGN(out.type, field<std::string>(v, "Type"));
+      VHDKIT_ASSIGN(out.offset, field<uint64_t>(v, "Offset"));
+      VHDKIT_ASSIGN(out.size, field<uint64_t>(v, "Size"));
+      VHDKIT_ASSIGN(out.filesystem, field<std::string>(v, "FileSystem"));
+      VHDKIT_ASSIGN(out.state, field<std::string>(v, "State"));
+      VHDKIT_ASSIGN(out.reason, field<std::string>(v, "Reason"));
+      VHDKIT_ASSIGN(out.used_bytes, field<uint64_t>(v, "UsedBytes"));
+      VHDKIT_ASSIGN(out.free_bytes, field<uint64_t>(v, "FreeBytes"));
+      r.volumes.push_back(std::move(out));
+    }
+  }
+  if (auto it = j.find("BlocksReleasedByMode"); it != j.end()) {
+    if (!it->is_object()) return fail(ReturnCode::IncorrectDataType, "", "field BlocksReleasedByMode is not an object");
+    for (auto [name, slot] : {std::pair{"Full", &r.releases.full}, std::pair{"Quick", &r.releases.quick},
+                              std::pair{"Prezeroed", &r.releases.prezeroed}}) {
+      auto n = it->find(name);
+      if (n == it->end() || n->is_null()) continue;
+      if (!n->is_number_unsigned())
+        return fail(ReturnCode::IncorrectDataType, "",
+                    fmt::format("field BlocksReleasedByMode.{} is not a count", name));
+      *slot = n->get<uint64_t>();
+    }
+  }
+  if (j.contains("StrandedFreeBytes")) {
+    VHDKIT_ASSIGN(r.stranded_free_bytes, field<uint64_t>(j, "StrandedFreeBytes"));
+  }
+  if (j.contains("GainNote")) {
+    VHDKIT_ASSIGN(r.gain_note, field<std::string>(j, "GainNote"));
+  }
+  return ok();
+}
+
 }  // namespace
 
 Result<compact::Report> report_from_json(const json& j) {
@@ -145,6 +214,7 @@ Result<compact::Report> report_from_json(const json& j) {
   VHDKIT_ASSIGN(r.blocks_released, field<uint64_t>(j, "BlocksReleased"));
   VHDKIT_ASSIGN(r.blocks_moved, field<uint64_t>(j, "BlocksMoved"));
   VHDKIT_ASSIGN(r.bytes_released, field<uint64_t>(j, "BytesReleased"));
+  VHDKIT_TRY(file_system_fields(j, r));
   return r;
 }
 

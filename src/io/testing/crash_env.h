@@ -138,6 +138,7 @@ class CrashEnv final : public Env {
   Status remove(const std::string& path) override;
   Status sync_dir(const std::string& dir) override;
   Status check_writable(const std::string& path) override;
+  Result<std::vector<std::string>> list_files(const std::string& dir) override { return current_.list_files(dir); }
 
   struct Journal;  // durable image + pending operations of one file (its inode)
   struct Power;    // the operation counter and the switch

@@ -111,7 +111,7 @@ class FaultFile final : public File {
 };
 
 // Wraps every file opened through it (or only those at only_path) in a FaultFile sharing one FaultState;
-// rename and sync_dir count too. exists, remove and check_writable pass straight through.
+// rename and sync_dir count too. exists, remove, check_writable and list_files pass straight through.
 class FaultEnv final : public Env {
  public:
   explicit FaultEnv(Env& base, FaultPlan plan = {}, std::optional<std::string> only_path = std::nullopt);
@@ -125,6 +125,7 @@ class FaultEnv final : public Env {
   Status remove(const std::string& path) override;
   Status sync_dir(const std::string& dir) override;
   Status check_writable(const std::string& path) override;
+  Result<std::vector<std::string>> list_files(const std::string& dir) override { return base_.list_files(dir); }
   Result<std::string> canonical(const std::string& path) override { return base_.canonical(path); }
   Result<std::string> absolute(const std::string& path) override { return base_.absolute(path); }
 

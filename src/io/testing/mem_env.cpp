@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 
 namespace vhdkit::io {
 
@@ -254,6 +255,20 @@ void MemEnv::set_permission(const std::string& path, Permission permission) {
 void MemEnv::set_directory_permission(const std::string& dir, Permission permission) {
   std::lock_guard g(mu_);
   directories_[dir] = permission;
+}
+
+Result<std::vector<std::string>> MemEnv::list_files(const std::string& dir) {
+  std::lock_guard g(mu_);
+  std::vector<std::string> out;
+  auto normal = [](const std::string& d) {
+    std::string n = std::filesystem::path(d.empty() ? "." : d).lexically_normal().string();
+    while (n.size() > 1 && n.back() == '/') n.pop_back();
+    return n;
+  };
+  const std::string want = normal(dir);
+  for (const auto& [path, node] : files_)
+    if (normal(directory_of(path)) == want) out.push_back(std::filesystem::path(path).filename().string());
+  return out;  // files_ is ordered by path: the names of one folder come sorted
 }
 
 std::vector<std::string> MemEnv::paths() const {

@@ -69,6 +69,8 @@ class MemEnv final : public Env {
   Status remove(const std::string& path) override;
   Status sync_dir(const std::string& dir) override;
   Status check_writable(const std::string& path) override;
+  // The files whose directory_of() is `dir` ("." and "/" as given); an empty list for a folder nobody named.
+  Result<std::vector<std::string>> list_files(const std::string& dir) override;
 
   // Test hooks: a file's bytes (nullopt when there is no such file), replacing or creating a file, making
   // a file read-only (open for writing and check_writable then fail with AccessDenied) or a directory
