@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "compact/compact.h"
@@ -11,6 +12,21 @@
 namespace vhdkit::testing {
 
 CrashSetup crash_setup_of(const std::string& image_file) { return {{{image_file, read_file(image_file)}}, image_file}; }
+
+namespace {
+
+// Does `now` read what `before` read, on the ranges that must not change (all of it when none are named)?
+bool reads_the_same(const std::vector<std::byte>& now, const std::vector<std::byte>& before, const CrashSetup& setup) {
+  if (setup.used.empty()) return now == before;
+  if (now.size() != before.size()) return false;
+  for (auto [offset, length] : setup.used) {
+    if (offset + length > now.size()) return false;
+    if (!std::equal(now.begin() + offset, now.begin() + offset + length, before.begin() + offset)) return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 void crash_matrix(const std::string& name, const CrashSetup& setup) {
   TempDir dir;
@@ -46,7 +62,7 @@ void crash_matrix(const std::string& name, const CrashSetup& setup) {
         SCOPED_TRACE(point.describe());
         ++states_seen;
         // As the power cut left it (a VHDX log replayed in memory by a read-only open): the same content.
-        ASSERT_TRUE(virtual_content(after, path) == content) << "virtual content changed";
+        ASSERT_TRUE(reads_the_same(virtual_content(after, path), content, setup)) << "virtual content changed";
         // qemu replays a VHDX log its own way (qemu-img check -r all): on a sample of the states, and on
         // every state of the last cut points (the shrink: the log must not describe a longer file then).
         if (vhdx && setup.qemu == QemuReads::Yes && (point.cut_after + 6 > point.total_ops || states_seen % 10 == 0)) {
@@ -54,19 +70,20 @@ void crash_matrix(const std::string& name, const CrashSetup& setup) {
           write_file(file, *after.bytes(path));
           RunResult replay = run("qemu-img check -q -r all " + q(file));
           ASSERT_EQ(replay.status, 0) << "qemu cannot replay the log: " << replay.out << replay.err;
-          expect_same_content(original_file, file);
+          if (setup.used.empty()) expect_same_content(original_file, file);
           ++qemu_replays;
         }
         // Recovered as its next writer would open it: checks clean and reads the same.
         recover(after, path);
         auto problems = our_check(after, path);
         ASSERT_TRUE(problems.empty()) << problems.front();
-        ASSERT_TRUE(virtual_content(after, path) == content) << "virtual content changed by the recovery";
+        ASSERT_TRUE(reads_the_same(virtual_content(after, path), content, setup))
+            << "virtual content changed by the recovery";
         // The real tools on a sample of the states.
         if (states_seen % 25 == 1) {
           std::string file = dir.file("state" + extension);
           write_file(file, *after.bytes(path));
-          if (setup.qemu == QemuReads::Yes) expect_same_content(original_file, file);
+          if (setup.qemu == QemuReads::Yes && setup.used.empty()) expect_same_content(original_file, file);
           expect_tools_accept(file, setup.qemu);
           ++referee_runs;
         }
@@ -76,7 +93,8 @@ void crash_matrix(const std::string& name, const CrashSetup& setup) {
         auto again = compact::compact_image(after, path, {});
         ASSERT_TRUE(again.has_value()) << again.error().what();
         EXPECT_EQ(after.bytes(path)->size(), final_size);
-        ASSERT_TRUE(virtual_content(after, path) == content) << "virtual content changed by the rerun";
+        ASSERT_TRUE(reads_the_same(virtual_content(after, path), content, setup))
+            << "virtual content changed by the rerun";
         EXPECT_TRUE(our_check(after, path).empty());
       });
   std::cout << fmt::format(

@@ -20,6 +20,9 @@ struct CrashSetup {
   std::vector<std::pair<std::string, std::vector<std::byte>>> files;
   std::string target;
   QemuReads qemu = QemuReads::Yes;  // qemu reads VHD children (ignoring the parent) but no VHDX children
+  // Full mode on a file system changes what unused ranges read: then only these ranges of the virtual disk
+  // (offset, length; what the file systems use) must read as before. Empty: the whole disk.
+  std::vector<std::pair<uint64_t, uint64_t>> used = {};
 };
 
 CrashSetup crash_setup_of(const std::string& image_file);
