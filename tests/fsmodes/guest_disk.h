@@ -55,6 +55,10 @@ struct GuestFs {
 void expect_guest_intact(const TempDir& dir, const std::string& image, const std::string& before_raw,
                          const std::vector<vhdkit::fs::ByteRange>& used, const std::vector<GuestFs>& filesystems);
 
+// The same on a raw copy of what the compacted disk reads (for images qemu cannot read: differencing VHDs).
+void expect_raw_intact(const TempDir& dir, const std::string& after_raw, const std::string& before_raw,
+                       const std::vector<vhdkit::fs::ByteRange>& used, const std::vector<GuestFs>& filesystems);
+
 // Reads [offset, offset + length) of a host file.
 std::vector<std::byte> file_bytes(const std::string& path, uint64_t offset, uint64_t length);
 
