@@ -102,9 +102,9 @@ void crash_matrix(const std::string& name, const CrashSetup& setup) {
       "checked ({} replayed by qemu-img check -r all, {} also by {}vhdiinfo, {} compacted "
       "again to the end)\n",
       name, coverage.total_ops, coverage.cut_points, coverage.states, qemu_replays, referee_runs,
-      setup.qemu == QemuReads::Yes        ? "qemu-img compare, check and "
-      : setup.qemu == QemuReads::FileOnly ? "qemu-img check and "
-                                          : "",
+      setup.qemu == QemuReads::Yes && setup.used.empty() ? "qemu-img compare, check and "
+      : setup.qemu != QemuReads::No                      ? "qemu-img check and "
+                                                         : "",
       reruns);
   EXPECT_GE(coverage.total_ops, 8u);
   EXPECT_GE(coverage.states, coverage.cut_points);
