@@ -4,14 +4,17 @@
 #
 #   bench/run.sh BUILD_DIR            the standard run (below)
 #   BENCH_GIB=2 bench/run.sh build    smaller main images when the disk is slow
-#   BENCH_ONLY=vhdx bench/run.sh ...  only the VHD or only the VHDX cases
+#   BENCH_ONLY=vhdx bench/run.sh ...  only the VHD, only the VHDX or only the ext4 (Full mode) cases
+#   BENCH_EXT4="8 1600 2560"          the dirty-ext4 input: GiB, MiB of live files, MiB of deleted data
 #   BENCH_CACHE=warm ...              read each input into the page cache before its timed run (default: cold,
 #                                     the page cache dropped before each timed run, as for a big image that
 #                                     nobody read lately; dropping needs root)
 #
 # Cases: an 8 GiB dynamic VHD, every block allocated, two thirds zero-filled (make-image.sh zero-pattern); a
 # 1 TiB VHD with 1 GiB allocated; an 8 GiB dynamic VHDX of 32 MiB blocks (WSL's size), every block allocated,
-# half of them zero-filled; 1 TiB and 64 TiB VHDX with 1 GiB allocated.
+# half of them zero-filled; 1 TiB and 64 TiB VHDX with 1 GiB allocated. In Full mode: the dirty-ext4 input (an ext4
+# in a GPT partition with live files and deleted random data, make-image.sh dirty-ext4; needs root and a loop
+# device) as a dynamic VHD and as a VHDX of 32 MiB blocks, and on the bare disk as WSL2 lays it out.
 #
 # Each case compacts the same input twice in the same run: `vhdkit compact` in place, and `qemu-img convert`
 # to a new file of the same format (what Linux users do today). Inputs are copied without holes: zero blocks
@@ -60,7 +63,7 @@ mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 # page cache. vhdkit's result is on disk when it exits (it must be: it edits the only copy), so the fair
 # comparison is with `qemu-img convert ... && sync OUTPUT`; both ratios are printed.
 compare_tools() {
-  local name=$1 input=$2 format=$3 options=${4:-}
+  local name=$1 input=$2 format=$3 options=${4:-} mode=${5:-prezeroed}
   local ext=${input##*.}
   local ours="$work/ours.$ext" theirs="$work/theirs.$ext" src="$work/src.$ext"
   cp --sparse=never "$input" "$ours"
@@ -68,7 +71,7 @@ compare_tools() {
   local before; before=$(stat -c %s "$input")
   local convert=(qemu-img convert -f "$format" -O "$format" ${options:+-o "$options"} "$src" "$theirs")
 
-  timed vhdkit "$ours" "$vhdkit" compact --mode prezeroed "$ours"
+  timed vhdkit "$ours" "$vhdkit" compact --mode "$mode" "$ours"
   local v_secs=$SECS v_rss=$RSS_KIB v_io=$IO
   timed qemu "$src" "${convert[@]}"
   local q_secs=$SECS q_rss=$RSS_KIB q_io=$IO
@@ -76,7 +79,11 @@ compare_tools() {
   timed qemu-synced "$src" sh -c '"$@" && sync "$0"' "$theirs" "${convert[@]}"
   local s_secs=$SECS
 
-  "$vhdkit" compare "$input" "$ours" > /dev/null || { echo "bench: $name: content differs!" >&2; exit 1; }
+  if [ "$mode" = prezeroed ]; then
+    "$vhdkit" compare "$input" "$ours" > /dev/null || { echo "bench: $name: content differs!" >&2; exit 1; }
+  else
+    check_ext4 "$name" "$ours" "$format"  # Full changes what free space reads: the file system is the referee
+  fi
   local v_size q_size
   v_size=$(stat -c %s "$ours"); q_size=$(stat -c %s "$theirs")
   echo "== $name"
@@ -90,6 +97,23 @@ compare_tools() {
                               || echo "   size: vhdkit's result is LARGER than qemu-img's"
   [ "$v_rss" -lt $((64 * 1024)) ] && echo "   memory: under 64 MiB" || echo "   memory: OVER 64 MiB"
   rm -f "$ours" "$theirs" "$src"
+}
+
+# check_ext4 NAME IMAGE FORMAT: qemu-img check, and e2fsck -fn on the ext4 the image holds (GPT partition 1, or
+# the bare disk).
+check_ext4() {
+  local name=$1 image=$2 format=$3 raw="$work/check.raw"
+  [ "$format" = vhdx ] && { qemu-img check -q -f vhdx "$image" || { echo "bench: $name: qemu-img check failed" >&2; exit 1; }; }
+  qemu-img convert -f "$format" -O raw "$image" "$raw"
+  local start
+  start=$(sfdisk -d "$raw" 2>/dev/null | awk -F'[=,]' '/start=/{print $2; exit}')
+  if [ -n "$start" ]; then
+    local size; size=$(sfdisk -d "$raw" | awk -F'[=,]' '/start=/{print $4; exit}')
+    dd if="$raw" of="$raw.part" bs=1M iflag=skip_bytes,count_bytes skip=$((start * 512)) count=$((size * 512)) status=none
+    mv "$raw.part" "$raw"
+  fi
+  e2fsck -fn "$raw" > "$work/e2fsck.out" 2>&1 || { echo "bench: $name: e2fsck failed:" >&2; cat "$work/e2fsck.out" >&2; exit 1; }
+  rm -f "$raw"
 }
 
 # alone NAME INPUT: vhdkit only (qemu-img would read every virtual byte of a huge VHDX: it has no block status
@@ -158,4 +182,24 @@ if [ "${BENCH_ONLY:-vhdx}" = vhdx ]; then
   scattered vhdx 64T 32 "$work/huge.vhdx"
   alone "64 TiB virtual VHDX, 1 GiB allocated (qemu-img would read all 64 TiB: not run)" "$work/huge.vhdx"
   rm -f "$work/huge.vhdx"
+fi
+
+if [ "${BENCH_ONLY:-ext4}" = ext4 ]; then
+  # 5. Full mode on the dirty-ext4 input: what a file-system-aware compaction gains where the zero scan gains
+  # nothing (the deleted data is not zero). As VHD, as VHDX with 32 MiB blocks (GPT), and bare as WSL2 has it.
+  read -r e_gib e_live e_deleted <<< "${BENCH_EXT4:-8 1600 2560}"
+  for layout in gpt bare; do
+    "$make_image" dirty-ext4 "$work/dirty.raw" "$e_gib" "$e_live" "$e_deleted" "$layout"
+    if [ "$layout" = gpt ]; then
+      qemu-img convert -f raw -O vpc -o subformat=dynamic "$work/dirty.raw" "$work/dirty.vhd"
+      compare_tools "dirty ext4 ${e_gib} GiB (GPT, ${e_live} MiB live, ${e_deleted} MiB deleted), dynamic VHD, Full" \
+        "$work/dirty.vhd" vpc subformat=dynamic full
+      rm -f "$work/dirty.vhd"
+    fi
+    qemu-img convert -f raw -O vhdx -o block_size=32M "$work/dirty.raw" "$work/dirty.vhdx"
+    rm -f "$work/dirty.raw"
+    compare_tools "dirty ext4 ${e_gib} GiB ($layout, ${e_live} MiB live, ${e_deleted} MiB deleted), VHDX 32 MiB blocks, Full" \
+      "$work/dirty.vhdx" vhdx block_size=32M full
+    rm -f "$work/dirty.vhdx"
+  done
 fi

@@ -9,6 +9,7 @@
 
 #include "compact/compact.h"
 #include "disk/virtual_disk.h"
+#include "fs/usage_map.h"
 
 namespace vhdkit::fuzz {
 namespace {
@@ -42,6 +43,15 @@ std::optional<std::vector<std::byte>> content(io::MemEnv& env, const std::string
   return bytes;
 }
 
+// What the file systems use, as Full must keep it (nothing when the disk does not open).
+std::optional<std::vector<fs::ByteRange>> used_ranges(io::MemEnv& env, const std::string& path) {
+  auto d = open(env, path, disk::ParentPolicy::Require);
+  if (!d || d->virtual_size() > kMaxReadSize) return std::nullopt;
+  auto m = fs::map_usage(*d);
+  if (!m) return std::nullopt;
+  return m->used;
+}
+
 }  // namespace
 
 void exercise(io::MemEnv& env, const std::string& path) {
@@ -61,19 +71,34 @@ void exercise(io::MemEnv& env, const std::string& path) {
   if (!same(*env.bytes(path), *original)) broken("a read-only open changed the file");
 
   const auto before = content(env, path);
-  compact::Options dry;
-  dry.action = compact::Action::DryRun;
-  auto predicted = compact::compact_image(env, path, dry);
-  if (!same(*env.bytes(path), *original)) broken("a dry run changed the file");
-  // In memory nothing fails for I/O reasons: a refusal (NotSupported, a malformed image) or a compaction;
-  // either way the disk must read what it read before.
-  auto done = compact::compact_image(env, path, {});
-  if (done && predicted && done->file_size_after != predicted->file_size_after)
-    broken("the dry run predicted another size than the compaction reached");
+  const auto used = used_ranges(env, path);
+  // Prezeroed first: the disk must read exactly what it read before.
+  compact::Options prezeroed;
+  prezeroed.mode = compact::Mode::Prezeroed;
+  (void)compact::compact_image(env, path, prezeroed);
   if (before) {
     auto after = content(env, path);
     if (!after) broken("the image no longer opens after a compaction");
     if (!same(*after, *before)) broken("the compaction changed what the disk reads");
+  }
+  // Then Full: the dry run predicts the run, and every range the file systems used reads as before.
+  compact::Options dry;
+  dry.action = compact::Action::DryRun;
+  const auto unchanged = env.bytes(path);
+  auto predicted = compact::compact_image(env, path, dry);
+  if (!same(*env.bytes(path), *unchanged)) broken("a dry run changed the file");
+  // In memory nothing fails for I/O reasons: a refusal (NotSupported, a malformed image) or a compaction.
+  auto done = compact::compact_image(env, path, {});
+  if (done && predicted && done->file_size_after != predicted->file_size_after)
+    broken("the dry run predicted another size than the compaction reached");
+  if (before && used) {
+    auto after = content(env, path);
+    if (!after) broken("the image no longer opens after a Full compaction");
+    if (after->size() != before->size()) broken("a Full compaction changed the disk's size");
+    for (const fs::ByteRange& r : *used) {
+      if (r.end() > before->size() || std::memcmp(after->data() + r.offset, before->data() + r.offset, r.length) != 0)
+        broken("a Full compaction changed bytes a file system uses");
+    }
   }
 }
 

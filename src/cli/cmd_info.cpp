@@ -123,6 +123,10 @@ Result<compact::Report> reclaim_dry_run(const std::string& path) {
   compact::Options o;
   o.mode = compact::Mode::Full;
   o.action = compact::Action::DryRun;
+  auto r = compact::compact_image(io::Env::posix(), path, o);
+  if (r || r.error().code() != ReturnCode::InvalidState) return r;
+  // A parent of differencing disks gets no Full (the parent rule): show what Prezeroed, which it may have, does.
+  o.mode = compact::Mode::Prezeroed;
   return compact::compact_image(io::Env::posix(), path, o);
 }
 
@@ -131,7 +135,8 @@ void print_reclaim(const Result<compact::Report>& r) {
     fmt::print("compaction: {}\n", r.error().message());
     return;
   }
-  fmt::print("compaction (Full, dry run): {} -> {}\n", human_size(r->file_size_before), human_size(r->file_size_after));
+  fmt::print("compaction ({}, dry run): {} -> {}\n", r->mode == compact::Mode::Full ? "Full" : "Prezeroed",
+             human_size(r->file_size_before), human_size(r->file_size_after));
   for (const std::string& line : reclaim_lines(*r)) fmt::print("{}\n", line);
 }
 

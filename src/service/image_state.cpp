@@ -26,6 +26,11 @@ Result<VirtualHardDiskState> get_virtual_hard_disk_state(io::Env& access, Engine
   dry.action = compact::Action::DryRun;
   VirtualHardDiskState state;
   auto prepared = engine.prepare(access, path, dry);
+  if (!prepared && prepared.error().code() == ReturnCode::InvalidState) {
+    // A parent of differencing disks gets no Full (the parent rule): its state is what Prezeroed would do.
+    dry.mode = compact::Mode::Prezeroed;
+    prepared = engine.prepare(access, path, dry);
+  }
   if (!prepared) {
     // Another program, or a job of this service, holds the image for writing: its size is all we say.
     if (prepared.error().code() != ReturnCode::InUse) return fail(prepared.error());

@@ -11,6 +11,9 @@
 #include "compact_checks.h"
 #include "guest_disk.h"
 #include "image/open_image.h"
+#include "service/engine.h"
+#include "service/image_state.h"
+#include "service/job_json.h"
 #include "vhdx/vhdx_disk.h"
 
 namespace vhdkit::testing {
@@ -296,6 +299,39 @@ TEST_F(FsModesVolumes, ReportsWhatEachModeWouldReleaseAndWhyNothingIsGained) {
   EXPECT_NE(info.out.find("releases by mode"), std::string::npos) << info.out;
   RunResult info_json = run(q(vhdkit_bin()) + " info --json " + q(img));
   EXPECT_NE(info_json.out.find("\"StrandedFreeBytes\""), std::string::npos) << info_json.out;
+  // The job store's round trip keeps all of it.
+  auto back = service::report_from_json(service::to_json(dry));
+  ASSERT_TRUE(back.has_value()) << back.error().what();
+  EXPECT_EQ(back->volumes, dry.volumes);
+  EXPECT_EQ(back->releases, dry.releases);
+  EXPECT_EQ(back->stranded_free_bytes, dry.stranded_free_bytes);
+  EXPECT_EQ(back->gain_note, dry.gain_note);
+}
+
+// GetVirtualHardDiskState carries the dry run's report; a parent (no Full for it) still gets its state, as
+// Prezeroed would leave it.
+TEST_F(FsModesVolumes, GetVirtualHardDiskStateReportsVolumesAndWhatEachModeReleases) {
+  auto engine = service::make_engine(io::Env::posix());
+  for (const char* format : {"vhd", "vhdx"}) {
+    SCOPED_TRACE(format);
+    TempDir dir;
+    std::string raw = make_partitioned(dir, "s.raw", 28, "label: dos\nstart=2048, size=49152, type=83\n");
+    place(make_ext(dir, "s", "-t ext4", files_, 24), raw, kMiB);
+    std::string img = convert(raw, dir.file(std::string("s.") + format), format);
+    auto state = service::get_virtual_hard_disk_state(io::Env::posix(), *engine, img);
+    ASSERT_TRUE(state.has_value()) << state.error().what();
+    ASSERT_TRUE(state->report.has_value());
+    ASSERT_EQ(state->report->volumes.size(), 1u);
+    EXPECT_EQ(state->report->volumes[0].filesystem, "ext4");
+    EXPECT_TRUE(state->report->releases.full && state->report->releases.quick && state->report->releases.prezeroed);
+    EXPECT_LT(*state->min_internal_size, state->file_size);
+
+    Family f = make_family(dir, files_, format);
+    auto parent = service::get_virtual_hard_disk_state(io::Env::posix(), *engine, f.parent);
+    ASSERT_TRUE(parent.has_value()) << parent.error().what();
+    ASSERT_TRUE(parent->report.has_value());
+    EXPECT_EQ(parent->report->mode, Mode::Prezeroed);
+  }
 }
 
 }  // namespace
