@@ -68,7 +68,15 @@ Result<std::optional<std::string>> child_beside(io::Env& env, disk::VirtualDisk&
     o.parents = disk::ParentPolicy::Skip;
     o.lock = disk::Lock::None;
     auto child = image::open_image(env, candidate, o);
-    if (!child) continue;  // not an image we read: it cannot be a child we must protect
+    if (!child) {
+      // A file that is no image opens as raw; this one looks like a VHD or VHDX yet cannot be read (damaged, or
+      // an I/O error): it may be a child, so the doubt refuses.
+      const Error& e = child.error();
+      return fail(e.code(), disk.path(),
+                  fmt::format("cannot tell whether {} is a differencing disk of this one: {}; Full and Quick "
+                              "must not run on a parent (use --mode prezeroed)",
+                              candidate, e.message()));
+    }
     std::vector<LinkId> ids = parent_ids(**child);
     if (std::find(ids.begin(), ids.end(), *me) != ids.end()) return candidate;
   }

@@ -16,8 +16,8 @@
 namespace vhdkit::compact {
 
 // The path of a differencing disk in disk's folder whose parent link names `disk`, if there is one. Each
-// candidate (a .vhd or .vhdx file) is opened read-only, unlocked, its own parents skipped; one that does not
-// open as an image is no child.
+// candidate (a .vhd or .vhdx file) is opened read-only, unlocked, its own parents skipped. A file that is no
+// image opens as raw (no child); one that looks like an image but cannot be read is an error (it may be one).
 Result<std::optional<std::string>> child_beside(io::Env& env, disk::VirtualDisk& disk);
 
 // InvalidState (32775) for Full and Quick on a parent, with a message that offers Prezeroed; ok otherwise.

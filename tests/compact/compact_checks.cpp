@@ -20,14 +20,15 @@ Report compact_ok(const std::string& path, Options options) {
   return r ? *r : Report{};
 }
 
-Report dry_run(const std::string& path) {
+Report dry_run(const std::string& path, compact::Mode mode) {
   Options o;
+  o.mode = mode;
   o.action = Action::DryRun;
   return compact_ok(path, o);
 }
 
-void expect_fully_compacted(const std::string& path) {
-  Report again = dry_run(path);
+void expect_fully_compacted(const std::string& path, compact::Mode mode) {
+  Report again = dry_run(path, mode);
   EXPECT_EQ(again.blocks_released, 0u);
   EXPECT_EQ(again.blocks_moved, 0u);
   EXPECT_EQ(again.file_size_after, again.file_size_before);
@@ -56,11 +57,13 @@ void expect_same_reading(const std::string& a, const std::string& b) {
   EXPECT_TRUE(c->equal) << a << " and " << b << " differ first at byte " << c->first_difference.value_or(0);
 }
 
-Report compact_and_referee(const std::string& image, QemuReads qemu) {
+Report compact_and_referee(const std::string& image, QemuReads qemu, compact::Mode mode) {
   std::string orig = keep_copy(image);
-  Report predicted = dry_run(image);
+  Report predicted = dry_run(image, mode);
   EXPECT_EQ(sha256(image), sha256(orig)) << "a dry run wrote to the image";
-  Report done = compact_ok(image);
+  Options options;
+  options.mode = mode;
+  Report done = compact_ok(image, options);
   EXPECT_EQ(done.outcome, Outcome::Completed);
   EXPECT_EQ(done.blocks_released, predicted.blocks_released);
   EXPECT_EQ(done.blocks_moved, predicted.blocks_moved);
@@ -72,7 +75,7 @@ Report compact_and_referee(const std::string& image, QemuReads qemu) {
   expect_tools_accept(image, qemu);
   auto problems = our_check(io::Env::posix(), image);
   EXPECT_TRUE(problems.empty()) << problems.front();
-  expect_fully_compacted(image);
+  expect_fully_compacted(image, mode);
   return done;
 }
 

@@ -16,10 +16,10 @@
 namespace vhdkit::testing {
 
 compact::Report compact_ok(const std::string& path, compact::Options options = {});
-compact::Report dry_run(const std::string& path);
+compact::Report dry_run(const std::string& path, compact::Mode mode = compact::Mode::Full);
 
 // A dry run finds nothing more to do (and the image opens for compaction: every structure validates).
-void expect_fully_compacted(const std::string& path);
+void expect_fully_compacted(const std::string& path, compact::Mode mode = compact::Mode::Full);
 
 // Compaction and its dry run both refuse the image with `code` and a message holding every phrase, and the
 // file stays byte for byte as it was.
@@ -33,7 +33,9 @@ void expect_same_reading(const std::string& a, const std::string& b);
 // predicted the run exactly, the file shrank by what it said, the content is the same (qemu-img compare
 // where qemu reads the image, and our reader), the real tools and our check accept the result, and nothing
 // is left to do.
-compact::Report compact_and_referee(const std::string& image, QemuReads qemu = QemuReads::Yes);
+// `mode`: Full (the default; on a disk without a file system it runs as Prezeroed) or Prezeroed (a parent).
+compact::Report compact_and_referee(const std::string& image, QemuReads qemu = QemuReads::Yes,
+                                    compact::Mode mode = compact::Mode::Full);
 
 // qemu-io with the image open, reading commands from a pipe: it holds qemu's locks until its input closes.
 // Whether it holds them yet is read from /proc/locks: probing with another qemu would take a shared lock
