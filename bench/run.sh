@@ -106,7 +106,7 @@ check_ext4() {
   [ "$format" = vhdx ] && { qemu-img check -q -f vhdx "$image" || { echo "bench: $name: qemu-img check failed" >&2; exit 1; }; }
   qemu-img convert -f "$format" -O raw "$image" "$raw"
   local start
-  start=$(sfdisk -d "$raw" 2>/dev/null | awk -F'[=,]' '/start=/{print $2; exit}')
+  start=$(sfdisk -d "$raw" 2>/dev/null | awk -F'[=,]' '/start=/{print $2; exit}' || true)  # none: bare
   if [ -n "$start" ]; then
     local size; size=$(sfdisk -d "$raw" | awk -F'[=,]' '/start=/{print $4; exit}')
     dd if="$raw" of="$raw.part" bs=1M iflag=skip_bytes,count_bytes skip=$((start * 512)) count=$((size * 512)) status=none
