@@ -32,7 +32,6 @@ class Reader {
     }
     VHDKIT_ASSIGN(bool have_header, read_header());
     if (!have_header) return finish();
-    VHDKIT_TRY(check_footer_copy());
     VHDKIT_ASSIGN(bool have_bat, read_bat());
     if (!have_bat) return finish();
     VHDKIT_TRY(read_locators());
@@ -57,6 +56,16 @@ class Reader {
     return std::move(m_);
   }
 
+  // A dynamic or differencing end footer: compare the copy at offset 0 with it (a fixed disk has no copy; its
+  // first sector is the guest's).
+  Result<bool> copy_checked(const Bytes& end_footer) {
+    uint32_t type = load_be<uint32_t>(end_footer.data() + 60);
+    if (type == static_cast<uint32_t>(DiskTypeCode::Dynamic) ||
+        type == static_cast<uint32_t>(DiskTypeCode::Differencing))
+      VHDKIT_TRY(follow_footer_copy());
+    return true;
+  }
+
   Result<bool> read_footer() {
     uint64_t size = m_.file_size;
     if (size < kFooterSize) {
@@ -67,14 +76,14 @@ class Reader {
     VHDKIT_TRY(file_.read_at(size - kFooterSize, m_.footer_raw));
     if (is_footer_cookie(m_.footer_raw)) {
       m_.footer_offset = size - kFooterSize;
-      return true;
+      return copy_checked(m_.footer_raw);
     }
     // Virtual PC before 2004 wrote a 511-byte footer (the Saved State byte's reserved tail one shorter).
     std::fill(m_.footer_raw.begin(), m_.footer_raw.end(), std::byte{0});
     VHDKIT_TRY(file_.read_at(size - (kFooterSize - 1), std::span(m_.footer_raw).first(kFooterSize - 1)));
     if (is_footer_cookie(m_.footer_raw)) {
       m_.footer_offset = size - (kFooterSize - 1);
-      return true;
+      return copy_checked(m_.footer_raw);
     }
     Bytes head(kFooterSize);
     VHDKIT_TRY(file_.read_at(0, head));
@@ -229,22 +238,46 @@ class Reader {
     return ok;
   }
 
-  Status check_footer_copy() {
-    if (m_.footer_from_copy) return ok();
+  // qemu (block/vpc.c, vpc_open) takes the copy at offset 0 for the footer whenever it starts with the cookie,
+  // whatever the end footer says and even when its checksum is wrong (it only prints a warning). So for reading we
+  // follow the copy when it is sound and differs; a copy qemu would read otherwise than we do makes the file
+  // ambiguous, and it is not written.
+  Status follow_footer_copy() {
     Bytes copy(kFooterSize);
     VHDKIT_TRY(file_.read_at(0, copy));
-    if (!is_footer_cookie(copy))
+    if (!is_footer_cookie(copy)) {
       warn("the footer copy at offset 0 is missing (no \"conectix\" cookie)");
-    else if (vhd_checksum(copy, kFooterChecksumOffset) != load_be<uint32_t>(copy.data() + kFooterChecksumOffset))
-      warn("the footer copy at offset 0 has a wrong checksum");
-    else if (copy != m_.footer_raw) {
+      return ok();
+    }
+    auto without_checksum = [](Bytes b) {
+      std::fill_n(b.begin() + kFooterChecksumOffset, 4, std::byte{0});
+      return b;
+    };
+    bool sound = vhd_checksum(copy, kFooterChecksumOffset) == load_be<uint32_t>(copy.data() + kFooterChecksumOffset);
+    if (without_checksum(copy) == without_checksum(m_.footer_raw)) {
+      if (!sound) warn("the footer copy at offset 0 has a wrong checksum (it says what the end footer says)");
+      return ok();
+    }
+    uint32_t type = load_be<uint32_t>(copy.data() + 60);
+    bool dynamic = type == static_cast<uint32_t>(DiskTypeCode::Dynamic) ||
+                   type == static_cast<uint32_t>(DiskTypeCode::Differencing);
+    if (sound && dynamic) {
+      m_.footer_raw = copy;
       warn(
-          "the footer copy at offset 0 differs from the footer at the end of the file; vhdkit reads the end "
-          "footer, qemu reads the copy");
+          "the footer copy at offset 0 differs from the footer at the end of the file; vhdkit reads the copy, as "
+          "qemu does");
       m_.write_refusal =
-          "the footer copy at offset 0 differs from the footer at the end of the file (qemu reads "
-          "the copy, vhdkit the end footer): which one describes the disk is ambiguous, so the file "
-          "is not changed; make them agree first (qemu-img convert)";
+          "the footer copy at offset 0 differs from the footer at the end of the file (qemu and vhdkit read the "
+          "copy, the VHD specification names the end footer): which one describes the disk is ambiguous, so the "
+          "file is not changed; make them agree first (qemu-img convert)";
+    } else {
+      warn(fmt::format("the footer copy at offset 0 has {}; vhdkit reads the end footer, qemu reads the copy",
+                       sound ? "the disk type " + std::to_string(type) : std::string("a wrong checksum")));
+      m_.write_refusal = fmt::format(
+          "the footer copy at offset 0 differs from the footer at the end of the file and has {} (qemu reads the "
+          "copy, vhdkit the end footer): which one describes the disk is ambiguous, so the file is not changed; "
+          "make them agree first (qemu-img convert)",
+          sound ? "another disk type" : "a wrong checksum");
     }
     return ok();
   }

@@ -77,15 +77,11 @@ Status Image::load_metadata_and_bat() {
                             "bytes)",
                             br.length, metadata_.virtual_size, metadata_.block_size, geometry_.total_entries,
                             geometry_.total_entries * 8));
-  // Read in pieces: a 64 TiB disk of 32 MiB blocks has a 16 MiB BAT, which should not be held twice.
-  bat_.resize(geometry_.total_entries);
-  Bytes raw(std::min<uint64_t>(bat_.size() * 8, kAlignment));
-  for (size_t first = 0; first < bat_.size();) {
-    size_t n = std::min(raw.size() / 8, bat_.size() - first);
-    VHDKIT_TRY(read_file(br.file_offset + first * 8, std::span(raw).first(n * 8)));
-    for (size_t i = 0; i < n; ++i) bat_[first + i] = load_le<uint64_t>(raw.data() + i * 8);
-    first += n;
-  }
+  // Read in pieces and held compactly: a 64 TiB disk of 1 MiB blocks has a 512 MiB BAT, mostly runs of
+  // NOT_PRESENT entries that a page holds as one value.
+  VHDKIT_ASSIGN(bat_, BatTable::read(
+                          geometry_.total_entries, geometry_.chunk_ratio, br.file_offset,
+                          [&](uint64_t offset, std::span<std::byte> out) { return read_file(offset, out); }, path()));
 
   FileLayout layout{file_size_, {{0, kHeaderSectionSize}, {header().log_offset, header().log_length}}};
   for (const RegionEntry& r : section_.region_tables[section_.region_table_used].table.entries)
@@ -99,14 +95,14 @@ Status Image::load_metadata_and_bat() {
 }
 
 BlockEntry Image::block(uint64_t b) const {
-  uint64_t e = bat_[geometry_.payload_index(b)];
+  uint64_t e = bat_.payload(b);
   return {bat_state(e), bat_file_offset(e)};
 }
 
 BlockEntry Image::sector_bitmap(uint64_t chunk) const {
-  uint64_t index = geometry_.bitmap_index(chunk);
-  if (index >= bat_.size()) return {};
-  return {bat_state(bat_[index]), bat_file_offset(bat_[index])};
+  if (geometry_.bitmap_index(chunk) >= bat_.size()) return {};
+  uint64_t e = bat_.bitmap(chunk);
+  return {bat_state(e), bat_file_offset(e)};
 }
 
 uint64_t Image::block_bitmap_offset(uint64_t block) const {
@@ -126,14 +122,13 @@ uint64_t Image::structures_end() const {
   uint64_t end = header().log_offset + header().log_length;
   for (const RegionEntry& r : section_.region_tables[section_.region_table_used].table.entries)
     end = std::max(end, r.file_offset + r.length);
-  for (uint64_t i = 0; i < bat_.size(); ++i) {
-    uint8_t s = bat_state(bat_[i]);
-    if (geometry_.is_bitmap_index(i)) {
-      if (s == static_cast<uint8_t>(BitmapState::Present))
-        end = std::max(end, bat_file_offset(bat_[i]) + kSectorBitmapBlockSize);
-    } else if (holds_data(s)) {
-      end = std::max(end, bat_file_offset(bat_[i]) + geometry_.block_size);
-    }
+  for (uint64_t b = 0; b < geometry_.payload_blocks; ++b)
+    if (holds_data(bat_state(bat_.payload(b))))
+      end = std::max(end, bat_file_offset(bat_.payload(b)) + geometry_.block_size);
+  for (uint64_t chunk = 0; chunk < geometry_.bitmap_blocks; ++chunk) {
+    BlockEntry e = sector_bitmap(chunk);
+    if (e.state == static_cast<uint8_t>(BitmapState::Present))
+      end = std::max(end, e.file_offset + kSectorBitmapBlockSize);
   }
   return end;
 }

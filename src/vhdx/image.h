@@ -65,8 +65,9 @@ class Image {
   const Metadata& metadata() const { return metadata_; }
   const BatGeometry& geometry() const { return geometry_; }
   uint64_t chunk_ratio() const { return geometry_.chunk_ratio; }
-  // The raw BAT (geometry().total_entries entries, payload and sector bitmap entries interleaved).
-  const std::vector<uint64_t>& bat() const { return bat_; }
+  // The raw BAT (geometry().total_entries entries, payload and sector bitmap entries interleaved), held in
+  // pages (bat_table.h): size() and operator[] as a vector's.
+  const BatTable& bat() const { return bat_; }
   // Payload block `block` (0 .. payload_blocks-1): state and file offset.
   BlockEntry block(uint64_t block) const;
   // The sector bitmap block of chunk `chunk` (covering blocks chunk*ratio .. +ratio-1): state (BitmapState
@@ -115,7 +116,7 @@ class Image {
   bool overlay_active_ = false;
   Metadata metadata_;
   BatGeometry geometry_;
-  std::vector<uint64_t> bat_;
+  BatTable bat_;
   uint64_t file_size_ = 0;
   bool file_guid_changed_ = false;
   bool data_guid_changed_ = false;
