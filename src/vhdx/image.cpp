@@ -204,6 +204,11 @@ Status Image::commit(const LogTransaction& tx) {
     log_ = LogCursor{h.log_offset, h.log_length, h.log_guid, 0, 1};
   }
   VHDKIT_TRY(commit_transaction(*file_, *log_, tx, size_now));
+  // Applied and flushed: the log is closed at once, so that a run failing later (a failed copy, flush or the
+  // next transaction) leaves a file that readers open without a replay (qemu refuses a read-only open of a
+  // dirty log). The log is open only from a transaction's entry to its closing header update; a failure in
+  // between leaves a file that a read-write open (vhdkit's or qemu's) replays.
+  VHDKIT_TRY(close_log());
   VHDKIT_ASSIGN(file_size_, file_->size());
 
   // Refresh what the transaction changed.

@@ -10,8 +10,10 @@
 // Updating (read-write only), per [MS-VHDX]:
 //   - begin_update() before the first change of a session: a new FileWriteGuid (and a new DataWriteGuid when
 //     the change alters what the virtual disk reads), written by a header update.
-//   - BAT, region and metadata changes only through commit(): log entry, flush, apply, flush.
-//   - close_log() when done: a header update that clears LogGuid so that readers need no replay.
+//   - BAT, region and metadata changes only through commit(): a header update naming a fresh log, log entry,
+//     flush, apply, flush, and a header update that clears LogGuid again (so that a run failing between two
+//     transactions leaves no log to replay).
+//   - close_log() when done (a no-op after commit(); kept for writers that leave the log open).
 // Shrinking: commit a transaction that releases the tail blocks and calls set_file_size(n) (it starts a
 // fresh log, so that no earlier entry describes the longer file); then
 // file().truncate(n), file().flush(), set_file_size(n), close_log(). A crash anywhere in between reopens.
