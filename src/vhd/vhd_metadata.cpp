@@ -5,14 +5,11 @@
 
 #include <algorithm>
 
+#include "core/checked.h"
 #include "vhd/parent_locator.h"
 
 namespace vhdkit::vhd {
 namespace {
-
-// offset + length <= limit, without overflow.
-bool fits(uint64_t offset, uint64_t length, uint64_t limit) { return offset <= limit && length <= limit - offset; }
-bool overlaps(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len) { return a < b + b_len && b < a + a_len; }
 
 std::string hex(uint64_t v) { return fmt::format("0x{:x}", v); }
 
@@ -169,7 +166,7 @@ class Reader {
 
   Result<bool> read_header() {
     uint64_t off = m_.footer.data_offset;
-    if (off < kFooterSize || !fits(off, kDynamicHeaderSize, m_.footer_offset)) {
+    if (off < kFooterSize || !fits_within(off, kDynamicHeaderSize, m_.footer_offset)) {
       error(
           fmt::format("footer Data Offset {} does not point at a dynamic header inside the file (the "
                       "footer is at {})",
@@ -285,7 +282,7 @@ class Reader {
   Result<bool> read_bat() {
     const DynamicHeader& h = *m_.header;
     uint64_t bytes = round_up(uint64_t{h.max_table_entries} * 4, kSectorSize);
-    if (!fits(h.table_offset, bytes, m_.footer_offset)) {
+    if (!fits_within(h.table_offset, bytes, m_.footer_offset)) {
       error(
           fmt::format("the BAT at offset {} ({} entries, {} bytes) runs past the end of the file's "
                       "metadata (the footer is at {})",
@@ -321,7 +318,7 @@ class Reader {
         continue;
       }
       if (l.platform_data_offset < kFooterSize ||
-          !fits(l.platform_data_offset, l.platform_data_length, m_.footer_offset)) {
+          !fits_within(l.platform_data_offset, l.platform_data_length, m_.footer_offset)) {
         error(fmt::format("{} data at offset {} ({} bytes) lies outside the file's metadata area", name,
                           hex(l.platform_data_offset), l.platform_data_length));
         continue;
@@ -366,7 +363,7 @@ class Reader {
               [](const Region& a, const Region& b) { return a.offset < b.offset; });
     for (size_t i = 0; i < m_.regions.size(); ++i)
       for (size_t j = i + 1; j < m_.regions.size(); ++j)
-        if (overlaps(m_.regions[i].offset, m_.regions[i].length, m_.regions[j].offset, m_.regions[j].length))
+        if (ranges_overlap(m_.regions[i].offset, m_.regions[i].length, m_.regions[j].offset, m_.regions[j].length))
           error(fmt::format("{} (offset {}, {} bytes) overlaps {} (offset {}, {} bytes)", m_.regions[i].name,
                             hex(m_.regions[i].offset), m_.regions[i].length, m_.regions[j].name,
                             hex(m_.regions[j].offset), m_.regions[j].length));
@@ -389,7 +386,7 @@ class Reader {
     for (size_t i = 0; i < m_.bat.size(); ++i) {
       if (m_.bat[i] == kUnallocated) continue;
       uint64_t start = uint64_t{m_.bat[i]} * kSectorSize;
-      if (!fits(start, block_bytes, m_.footer_offset)) {
+      if (!fits_within(start, block_bytes, m_.footer_offset)) {
         block_error([&] {
           return fmt::format(
               "BAT entry {} points past the end of the file: its block spans offsets {}-{} "
@@ -401,7 +398,7 @@ class Reader {
       if (i >= m_.block_count && beyond++ == 0) first_beyond = i;
       bool in_region = false;
       for (const Region& r : m_.regions)
-        if (overlaps(start, block_bytes, r.offset, r.length)) {
+        if (ranges_overlap(start, block_bytes, r.offset, r.length)) {
           block_error([&] {
             return fmt::format("BAT entry {} points into {}: its block at offset {} overlaps it", i, r.name,
                                hex(start));
