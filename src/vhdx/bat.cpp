@@ -89,6 +89,18 @@ void walk(const BatGeometry& g, const BatTable& bat, uint64_t file_size, Problem
     for (uint64_t b = first; b < last; ++b) {
       uint64_t index = g.payload_index(b);
       if (index >= bat.size()) break;
+      // A whole page of equal entries that name no file space and need no bitmap says nothing more than its
+      // first entry: the rest of it is skipped (a 64 TiB table of absent blocks is walked by pages).
+      if (b % BatTable::kPageEntries == 1 && last - b >= BatTable::kPageEntries - 1) {
+        std::optional<uint64_t> v = bat.uniform_page(b);
+        uint8_t st = v ? bat_state(*v) : 0;
+        bool inert = v && is_known_payload_state(st) && !holds_data(st) &&
+                     !(g.leave_block_allocated && bat_file_offset(*v) != 0);
+        if (inert) {
+          b += BatTable::kPageEntries - 2;
+          continue;
+        }
+      }
       uint64_t entry = bat.payload(b);
       uint8_t state = bat_state(entry);
       if (!is_known_payload_state(state)) {

@@ -9,16 +9,7 @@
 
 namespace vhdkit::vhdx {
 
-Status BatTable::add_payload(uint64_t block, uint64_t entry, const std::string& path) {
-  Page& page = pages_[block / kPageEntries];
-  uint64_t at = block % kPageEntries;
-  if (at == 0) page.value = entry;
-  if (page.distinct) {
-    page.distinct[at] = entry;
-    return ok();
-  }
-  if (entry == page.value) return ok();
-  // The first entry that differs: the page becomes distinct, its earlier entries all page.value.
+Status BatTable::make_distinct(Page& page, const std::string& path) {
   if ((distinct_pages_ + 1) * kPageEntries * 8 > kMaxDistinctBytes)
     return fail(ReturnCode::OutOfMemory, path,
                 fmt::format("the BAT ({} entries) holds more distinct entries than the {} MiB vhdkit keeps in "
@@ -27,8 +18,30 @@ Status BatTable::add_payload(uint64_t block, uint64_t entry, const std::string& 
                             size_, kMaxDistinctBytes / MiB));
   page.distinct = std::make_unique<uint64_t[]>(kPageEntries);
   ++distinct_pages_;
-  std::fill_n(page.distinct.get(), at, page.value);
-  page.distinct[at] = entry;
+  std::fill_n(page.distinct.get(), kPageEntries, page.value);
+  return ok();
+}
+
+Status BatTable::add_payload(uint64_t block, uint64_t entry, const std::string& path) {
+  // Entries arrive in order: the first of a page sets its value, the first that differs makes it distinct.
+  Page& page = pages_[block / kPageEntries];
+  if (block % kPageEntries == 0) page.value = entry;
+  if (!page.distinct && entry != page.value) VHDKIT_TRY(make_distinct(page, path));
+  if (page.distinct) page.distinct[block % kPageEntries] = entry;
+  return ok();
+}
+
+Status BatTable::set(uint64_t i, uint64_t entry, const std::string& path) {
+  uint64_t chunk = i / (chunk_ratio_ + 1), within = i % (chunk_ratio_ + 1);
+  if (within == chunk_ratio_) {
+    bitmaps_[chunk] = entry;
+    return ok();
+  }
+  uint64_t block = chunk * chunk_ratio_ + within;
+  Page& page = pages_[block / kPageEntries];
+  if (!page.distinct && entry == page.value) return ok();
+  if (!page.distinct) VHDKIT_TRY(make_distinct(page, path));
+  page.distinct[block % kPageEntries] = entry;
   return ok();
 }
 

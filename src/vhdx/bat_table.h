@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -45,6 +46,14 @@ class BatTable {
     return p.distinct ? p.distinct[block % kPageEntries] : p.value;
   }
   uint64_t bitmap(uint64_t chunk) const { return bitmaps_[chunk]; }
+  // The value of every payload entry of the page that holds block `block`, when they are all equal.
+  std::optional<uint64_t> uniform_page(uint64_t block) const {
+    const Page& p = pages_[block / kPageEntries];
+    if (p.distinct) return std::nullopt;
+    return p.value;
+  }
+  // Changes entry i (a page of equal entries becomes distinct, within the same memory limit).
+  Status set(uint64_t i, uint64_t entry, const std::string& path);
   // Pages holding distinct payload entries (each kPageEntries * 8 bytes).
   uint64_t distinct_pages() const { return distinct_pages_; }
 
@@ -53,6 +62,7 @@ class BatTable {
     uint64_t value = 0;                    // every entry, when distinct is null
     std::unique_ptr<uint64_t[]> distinct;  // kPageEntries entries otherwise
   };
+  Status make_distinct(Page& page, const std::string& path);
   Status add_payload(uint64_t block, uint64_t entry, const std::string& path);
 
   uint64_t size_ = 0;

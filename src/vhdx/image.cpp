@@ -83,6 +83,10 @@ Status Image::load_metadata_and_bat() {
                           geometry_.total_entries, geometry_.chunk_ratio, br.file_offset,
                           [&](uint64_t offset, std::span<std::byte> out) { return read_file(offset, out); }, path()));
 
+  return check_bat();
+}
+
+Status Image::check_bat() const {
   FileLayout layout{file_size_, {{0, kHeaderSectionSize}, {header().log_offset, header().log_length}}};
   for (const RegionEntry& r : section_.region_tables[section_.region_table_used].table.entries)
     layout.reserved.emplace_back(r.file_offset, r.length);
@@ -219,8 +223,22 @@ Status Image::commit(const LogTransaction& tx) {
       if (offset < r.file_offset + r.length && offset + length > r.file_offset) return true;
     return false;
   };
-  if (touches(metadata_region()) || touches(bat_region())) VHDKIT_TRY(load_metadata_and_bat());
-  return ok();
+  bool bat_zeroed = false;
+  for (const auto& [offset, length] : tx.zeros())
+    bat_zeroed = bat_zeroed || ranges_overlap(offset, length, bat_region().file_offset, bat_region().length);
+  if (touches(metadata_region()) || bat_zeroed) return load_metadata_and_bat();
+  if (!touches(bat_region())) return ok();
+  // Only BAT sectors changed: the table takes their entries (a 64 TiB disk's table is not read again), and the
+  // placement rules are checked once more over the whole table, as after reading it.
+  const RegionEntry& br = bat_region();
+  for (const auto& [offset, data] : tx.sectors()) {
+    if (offset < br.file_offset || offset >= br.file_offset + br.length) continue;
+    for (uint64_t k = 0; k < kLogSectorSize / 8; ++k) {
+      uint64_t index = (offset - br.file_offset) / 8 + k;
+      if (index < bat_.size()) VHDKIT_TRY(bat_.set(index, load_le<uint64_t>(data.data() + k * 8), path()));
+    }
+  }
+  return check_bat();
 }
 
 Status Image::close_log() {

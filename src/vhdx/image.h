@@ -109,6 +109,7 @@ class Image {
   static Result<std::unique_ptr<Image>> open_unchecked(std::unique_ptr<io::File> file, io::Access access);
   Status load(uint64_t actual_size);
   Status load_metadata_and_bat();
+  Status check_bat() const;  // the placement rules over the whole table (bat_problems)
   Status require_writable() const;
 
   std::unique_ptr<io::File> file_;

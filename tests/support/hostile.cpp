@@ -22,13 +22,6 @@ namespace {
 constexpr double kMaxSeconds = 10;
 constexpr uint64_t kMaxRssKib = 256 * 1024;
 
-void expect_limits(const Measured& m, const std::string& what) {
-  EXPECT_LT(m.status, 128) << what << " died or timed out (status " << m.status << "): " << m.err;
-  EXPECT_NE(m.status, 2) << what << " exited 2 (\"bad arguments\") for a bad image: " << m.err;
-  EXPECT_LT(m.seconds, kMaxSeconds) << what;
-  EXPECT_LT(m.rss_kib, kMaxRssKib) << what << " used " << m.rss_kib << " KiB";
-}
-
 // Our read of the image equals qemu's (vhdkit compare against qemu's raw conversion).
 void expect_reads_like_qemu(const std::string& image, const std::string& qemu_format, const TempDir& dir,
                             const std::string& raw_name) {
@@ -36,7 +29,7 @@ void expect_reads_like_qemu(const std::string& image, const std::string& qemu_fo
   RunResult conv = run("qemu-img convert -f " + qemu_format + " -O raw " + q(image) + " " + q(raw));
   ASSERT_EQ(conv.status, 0) << "qemu cannot read " << image << ": " << conv.err;
   Measured cmp = measure_vhdkit("compare " + q(image) + " " + q(raw));
-  expect_limits(cmp, "compare");
+  expect_within_limits(cmp, "compare");
   EXPECT_EQ(cmp.status, 0) << "vhdkit and qemu read " << image << " differently: " << cmp.out << cmp.err;
 }
 
@@ -76,6 +69,13 @@ std::string sparse_sha256(const std::string& path) {
 }
 
 }  // namespace
+
+void expect_within_limits(const Measured& m, const std::string& what) {
+  EXPECT_LT(m.status, 128) << what << " died or timed out (status " << m.status << "): " << m.err;
+  EXPECT_NE(m.status, 2) << what << " exited 2 (\"bad arguments\") for a bad image: " << m.err;
+  EXPECT_LT(m.seconds, kMaxSeconds) << what;
+  EXPECT_LT(m.rss_kib, kMaxRssKib) << what << " used " << m.rss_kib << " KiB";
+}
 
 Measured measure_vhdkit(const std::string& args) {
   // time measures vhdkit itself (not a wrapper); a run past 20 s is killed (status 137, no measurement).
@@ -131,7 +131,7 @@ void run_hostile_case(const HostileCase& c, const std::string& qemu_format) {
   Measured map = measure_vhdkit("map " + qpath);
   Measured dry = measure_vhdkit("compact --dry-run " + qpath);
   for (auto [m, what] : {std::pair{&info, "info"}, {&check, "check"}, {&map, "map"}, {&dry, "dry run"}}) {
-    expect_limits(*m, std::string(what));
+    expect_within_limits(*m, std::string(what));
     note(*m);
   }
   EXPECT_EQ(sparse_sha256(path), before) << "a read-only command or the dry run changed the file";
@@ -144,7 +144,7 @@ void run_hostile_case(const HostileCase& c, const std::string& qemu_format) {
       EXPECT_NE(map.status, 0);
       EXPECT_NE(dry.status, 0);
       Measured compact = measure_vhdkit("compact " + qpath);
-      expect_limits(compact, "compact");
+      expect_within_limits(compact, "compact");
       note(compact);
       EXPECT_NE(compact.status, 0) << "compaction accepted it: " << compact.out;
       EXPECT_EQ(sparse_sha256(path), before) << "the refused file changed";
@@ -155,7 +155,7 @@ void run_hostile_case(const HostileCase& c, const std::string& qemu_format) {
       EXPECT_EQ(map.status, 0) << map.err;
       EXPECT_NE(dry.status, 0) << "the dry run accepted it";
       Measured compact = measure_vhdkit("compact " + qpath);
-      expect_limits(compact, "compact");
+      expect_within_limits(compact, "compact");
       note(compact);
       EXPECT_NE(compact.status, 0) << "compaction accepted it: " << compact.out;
       EXPECT_NE((compact.out + compact.err).find(c.phrase), std::string::npos)
@@ -178,7 +178,7 @@ void run_hostile_case(const HostileCase& c, const std::string& qemu_format) {
         EXPECT_EQ(cmp.status, 0) << "vhdkit's replay in memory reads otherwise than qemu's: " << cmp.out << cmp.err;
       }
       Measured compact = measure_vhdkit("compact " + qpath);
-      expect_limits(compact, "compact");
+      expect_within_limits(compact, "compact");
       note(compact);
       EXPECT_EQ(compact.status, 0) << compact.err;
       Measured after = measure_vhdkit("check " + qpath);

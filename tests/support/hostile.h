@@ -44,6 +44,9 @@ struct Measured {
 // Runs `vhdkit ARGS` under timeout 10 and /usr/bin/time; the limits are checked by the caller.
 Measured measure_vhdkit(const std::string& args);
 
+// The limits every command keeps: under 10 s and 256 MiB of RSS, an exit status below 128 and not 2.
+void expect_within_limits(const Measured& m, const std::string& what);
+
 // Runs every command on the case's image and checks the outcome. qemu_format: "vpc" or "vhdx".
 void run_hostile_case(const HostileCase& c, const std::string& qemu_format);
 
