@@ -236,9 +236,9 @@ class Reader {
   }
 
   // qemu (block/vpc.c, vpc_open) takes the copy at offset 0 for the footer whenever it starts with the cookie,
-  // whatever the end footer says and even when its checksum is wrong (it only prints a warning). So for reading we
-  // follow the copy when it is sound and differs; a copy qemu would read otherwise than we do makes the file
-  // ambiguous, and it is not written.
+  // whatever the end footer says; a copy whose checksum is wrong makes qemu 7 refuse the file ("Incorrect header
+  // checksum"; older releases only warned and read it). So for reading we follow a sound copy that differs; a
+  // damaged copy leaves us with the end footer. Either way the file is ambiguous, and it is not written.
   Status follow_footer_copy() {
     Bytes copy(kFooterSize);
     VHDKIT_TRY(file_.read_at(0, copy));
@@ -252,7 +252,8 @@ class Reader {
     };
     bool sound = vhd_checksum(copy, kFooterChecksumOffset) == load_be<uint32_t>(copy.data() + kFooterChecksumOffset);
     if (without_checksum(copy) == without_checksum(m_.footer_raw)) {
-      if (!sound) warn("the footer copy at offset 0 has a wrong checksum (it says what the end footer says)");
+      if (!sound)
+        warn("the footer copy at offset 0 has a wrong checksum (it says what the end footer says; qemu refuses it)");
       return ok();
     }
     uint32_t type = load_be<uint32_t>(copy.data() + 60);
@@ -268,13 +269,17 @@ class Reader {
           "copy, the VHD specification names the end footer): which one describes the disk is ambiguous, so the "
           "file is not changed; make them agree first (qemu-img convert)";
     } else {
-      warn(fmt::format("the footer copy at offset 0 has {}; vhdkit reads the end footer, qemu reads the copy",
-                       sound ? "the disk type " + std::to_string(type) : std::string("a wrong checksum")));
+      std::string what = sound ? "the disk type " + std::to_string(type) : std::string("a wrong checksum");
+      std::string qemu = sound ? "qemu reads the copy" : "qemu refuses the file";
+      warn(
+          fmt::format("the footer copy at offset 0 differs from the end footer and has {}; vhdkit reads the end "
+                      "footer, {}",
+                      what, qemu));
       m_.write_refusal = fmt::format(
-          "the footer copy at offset 0 differs from the footer at the end of the file and has {} (qemu reads the "
-          "copy, vhdkit the end footer): which one describes the disk is ambiguous, so the file is not changed; "
-          "make them agree first (qemu-img convert)",
-          sound ? "another disk type" : "a wrong checksum");
+          "the footer copy at offset 0 differs from the footer at the end of the file and has {} ({}, vhdkit "
+          "reads the end footer): which one describes the disk is ambiguous, so the file is not changed; make "
+          "them agree first (qemu-img convert)",
+          what, qemu);
     }
     return ok();
   }

@@ -150,6 +150,11 @@ void run_hostile_case(const HostileCase& c, const std::string& qemu_format) {
       EXPECT_EQ(sparse_sha256(path), before) << "the refused file changed";
       break;
     }
+    case Outcome::ReadOnlyNoQemu: {
+      RunResult qemu = run("qemu-img info -f " + qemu_format + " " + qpath);
+      EXPECT_NE(qemu.status, 0) << "qemu opens it after all: expect ReadOnly";
+      [[fallthrough]];
+    }
     case Outcome::ReadOnly: {
       EXPECT_EQ(info.status, 0) << info.err;
       EXPECT_EQ(map.status, 0) << map.err;

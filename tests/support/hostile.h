@@ -17,10 +17,11 @@
 namespace vhdkit::testing {
 
 enum class Outcome {
-  Refused,      // every command fails (not with 2), the file is unchanged
-  ReadOnly,     // info and map succeed and read what qemu reads; the dry run and compaction refuse, unchanged
-  Compacts,     // everything succeeds; the content after compaction equals the content before (vhdkit and qemu)
-  ReadsNoQemu,  // like Compacts, but qemu reads the file only after replaying its log (on a copy)
+  Refused,         // every command fails (not with 2), the file is unchanged
+  ReadOnly,        // info and map succeed and read what qemu reads; the dry run and compaction refuse, unchanged
+  ReadOnlyNoQemu,  // like ReadOnly, for a file qemu refuses to open (vhdkit reads more than qemu here)
+  Compacts,        // everything succeeds; the content after compaction equals the content before (vhdkit and qemu)
+  ReadsNoQemu,     // like Compacts, but qemu reads the file only after replaying its log (on a copy)
 };
 
 struct HostileCase {

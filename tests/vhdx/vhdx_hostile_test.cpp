@@ -35,13 +35,10 @@ struct Layout {
   }
 };
 
-// A qemu-made 16 MiB dynamic image with 1 MiB blocks and a log of log_mib MiB; blocks 0, 1 and 5 written.
-std::string make_clean(const TempDir& dir, Layout& l, int log_mib = 1) {
-  std::string path = dir.file("hostile.vhdx");
-  run_ok(fmt::format("qemu-img create -q -f vhdx -o block_size=1M,log_size={}M {} 16M", log_mib, q(path)));
-  run_ok("qemu-io -f vhdx -c 'write -P 0x61 0 1536k' -c 'write -P 0x62 5M 4k' " + q(path) + " >/dev/null");
+// Where things are in the image at path.
+void read_layout(const std::string& path, Layout& l) {
   auto d = open_ok(path);
-  if (!d) return path;
+  if (!d) return;
   Image& image = *image_of(*d);
   l.current = image.header_section().current;
   l.header = image.header();
@@ -49,6 +46,14 @@ std::string make_clean(const TempDir& dir, Layout& l, int log_mib = 1) {
   l.bat_offset = image.bat_region().file_offset;
   l.file_size = image.file_size();
   l.items = image.metadata().table;
+}
+
+// A qemu-made 16 MiB dynamic image with 1 MiB blocks and a log of log_mib MiB; blocks 0, 1 and 5 written.
+std::string make_clean(const TempDir& dir, Layout& l, int log_mib = 1) {
+  std::string path = dir.file("hostile.vhdx");
+  run_ok(fmt::format("qemu-img create -q -f vhdx -o block_size=1M,log_size={}M {} 16M", log_mib, q(path)));
+  run_ok("qemu-io -f vhdx -c 'write -P 0x61 0 1536k' -c 'write -P 0x62 5M 4k' " + q(path) + " >/dev/null");
+  read_layout(path, l);
   return path;
 }
 
@@ -174,15 +179,7 @@ std::string make_child(const TempDir& dir, Layout& l) {
       image::create_image(env, path, {disk::Format::Vhdx, disk::DiskType::Differencing, 0, 0, dir.file("parent.vhdx")});
   EXPECT_TRUE(c);
   c = {};
-  auto d = open_ok(path);
-  if (!d) return path;
-  Image& image = *image_of(*d);
-  l.current = image.header_section().current;
-  l.header = image.header();
-  l.metadata_offset = image.metadata_region().file_offset;
-  l.bat_offset = image.bat_region().file_offset;
-  l.file_size = image.file_size();
-  l.items = image.metadata().table;
+  read_layout(path, l);
   return path;
 }
 
