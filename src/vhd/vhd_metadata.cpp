@@ -39,6 +39,12 @@ class Reader {
 
  private:
   void error(std::string s) { p_.errors.push_back(std::move(s)); }
+  // A read the host refuses names the structure and where it was read.
+  Status read(const std::string& what, uint64_t offset, std::span<std::byte> out) {
+    if (Status r = file_.read_at(offset, out); !r)
+      return fail(r.error().with_context(fmt::format("reading {} ({} bytes at offset {})", what, out.size(), offset)));
+    return ok();
+  }
   void warn(std::string s) { p_.warnings.push_back(std::move(s)); }
 
   Result<Metadata> finish() {
@@ -70,20 +76,20 @@ class Reader {
       return false;
     }
     m_.footer_raw.assign(kFooterSize, std::byte{0});
-    VHDKIT_TRY(file_.read_at(size - kFooterSize, m_.footer_raw));
+    VHDKIT_TRY(read("the end footer", size - kFooterSize, m_.footer_raw));
     if (is_footer_cookie(m_.footer_raw)) {
       m_.footer_offset = size - kFooterSize;
       return copy_checked(m_.footer_raw);
     }
     // Virtual PC before 2004 wrote a 511-byte footer (the Saved State byte's reserved tail one shorter).
     std::fill(m_.footer_raw.begin(), m_.footer_raw.end(), std::byte{0});
-    VHDKIT_TRY(file_.read_at(size - (kFooterSize - 1), std::span(m_.footer_raw).first(kFooterSize - 1)));
+    VHDKIT_TRY(read("the end footer", size - (kFooterSize - 1), std::span(m_.footer_raw).first(kFooterSize - 1)));
     if (is_footer_cookie(m_.footer_raw)) {
       m_.footer_offset = size - (kFooterSize - 1);
       return copy_checked(m_.footer_raw);
     }
     Bytes head(kFooterSize);
-    VHDKIT_TRY(file_.read_at(0, head));
+    VHDKIT_TRY(read("the footer copy", 0, head));
     if (is_footer_cookie(head) &&
         vhd_checksum(head, kFooterChecksumOffset) == load_be<uint32_t>(head.data() + kFooterChecksumOffset)) {
       // qemu reads the copy at offset 0 first and opens such files: so do we, for reading. Where the real footer
@@ -174,7 +180,7 @@ class Reader {
       return false;
     }
     Bytes raw(kDynamicHeaderSize);
-    VHDKIT_TRY(file_.read_at(off, raw));
+    VHDKIT_TRY(read("the dynamic header", off, raw));
     if (!is_header_cookie(raw)) {
       error(fmt::format("the dynamic header at offset {} does not start with the cookie \"cxsparse\"", off));
       return false;
@@ -241,7 +247,7 @@ class Reader {
   // damaged copy leaves us with the end footer. Either way the file is ambiguous, and it is not written.
   Status follow_footer_copy() {
     Bytes copy(kFooterSize);
-    VHDKIT_TRY(file_.read_at(0, copy));
+    VHDKIT_TRY(read("the footer copy", 0, copy));
     if (!is_footer_cookie(copy)) {
       warn("the footer copy at offset 0 is missing (no \"conectix\" cookie)");
       return ok();
@@ -299,7 +305,7 @@ class Reader {
     Bytes raw(std::min<size_t>(m_.bat.size() * size_t{4}, 1 << 20));
     for (size_t first = 0; first < m_.bat.size();) {
       size_t n = std::min(raw.size() / 4, m_.bat.size() - first);
-      VHDKIT_TRY(file_.read_at(h.table_offset + first * 4, std::span(raw).first(n * 4)));
+      VHDKIT_TRY(read("the BAT", h.table_offset + first * 4, std::span(raw).first(n * 4)));
       for (size_t i = 0; i < n; ++i) m_.bat[first + i] = load_be<uint32_t>(raw.data() + 4 * i);
       first += n;
     }
@@ -340,7 +346,7 @@ class Reader {
         continue;
       }
       Bytes data(l.platform_data_length);
-      VHDKIT_TRY(file_.read_at(l.platform_data_offset, data));
+      VHDKIT_TRY(read(name, l.platform_data_offset, data));
       std::string why;
       bool known = l.platform_code == kPlatformW2ku || l.platform_code == kPlatformW2ru ||
                    l.platform_code == kPlatformWi2k || l.platform_code == kPlatformWi2r ||

@@ -57,7 +57,9 @@ Result<BatTable> BatTable::read(uint64_t entries, uint64_t chunk_ratio, uint64_t
   Bytes raw(std::min<uint64_t>(entries * 8, MiB));
   for (uint64_t first = 0; first < entries;) {
     uint64_t n = std::min<uint64_t>(raw.size() / 8, entries - first);
-    VHDKIT_TRY(read_at(offset + first * 8, std::span(raw).first(n * 8)));
+    if (Status r = read_at(offset + first * 8, std::span(raw).first(n * 8)); !r)
+      return fail(r.error().with_context(fmt::format("reading BAT entries {}-{} ({} bytes at offset {})", first,
+                                                     first + n - 1, n * 8, offset + first * 8)));
     for (uint64_t k = 0; k < n; ++k) {
       uint64_t i = first + k, entry = load_le<uint64_t>(raw.data() + k * 8);
       uint64_t chunk = i / (chunk_ratio + 1), within = i % (chunk_ratio + 1);

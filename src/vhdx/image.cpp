@@ -62,11 +62,16 @@ Status Image::load(uint64_t actual_size) {
 
 Status Image::load_metadata_and_bat() {
   const RegionEntry& mr = metadata_region();
-  VHDKIT_ASSIGN(
-      metadata_,
-      parse_metadata(
-          mr.length, [&](uint64_t offset, std::span<std::byte> out) { return read_file(mr.file_offset + offset, out); },
-          path()));
+  VHDKIT_ASSIGN(metadata_, parse_metadata(
+                               mr.length,
+                               [&](uint64_t offset, std::span<std::byte> out) -> Status {
+                                 if (Status r = read_file(mr.file_offset + offset, out); !r)
+                                   return fail(r.error().with_context(
+                                       fmt::format("reading the metadata region ({} bytes at offset {})", out.size(),
+                                                   mr.file_offset + offset)));
+                                 return ok();
+                               },
+                               path()));
   geometry_ = BatGeometry::make(metadata_.virtual_size, metadata_.block_size, metadata_.logical_sector_size,
                                 metadata_.has_parent);
   geometry_.leave_block_allocated = metadata_.leave_block_allocated;

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "compact/compact.h"
+#include "image/open_image.h"
 #include "images.h"
 #include "io/testing/fault_env.h"
 #include "io/testing/mem_env.h"
@@ -105,6 +106,41 @@ TEST(VhdxCompactionFaults, EveryFailureLeavesAFileReadersOpenOrOneAReadWriteOpen
   // Only the calls of a transaction's apply-and-close window may leave a log open: a small part of the run.
   EXPECT_LT(replay * 4, runs) << "the log stays open across much of the run";
 }
+
+// A read the host refuses while an image is opened names the structure being read and its offset, with the exit
+// status of a failed operation (not 2, "bad arguments"): EIO at each read of a read-only open, VHD and VHDX.
+class HostReadErrors : public ::testing::TestWithParam<disk::Format> {};
+constexpr uint64_t kDispatcherReads = 2;
+
+TEST_P(HostReadErrors, NameTheStructureAndTheOffset) {
+  TempDir dir;
+  std::string ext = GetParam() == disk::Format::Vhdx ? ".vhdx" : ".vhd";
+  std::string img = make_dynamic(dir, "a" + ext, "DZD", GetParam(), GetParam() == disk::Format::Vhdx ? kMiB : 2 * kMiB);
+  const std::string path = "/mem/a" + ext;
+  io::MemEnv mem;
+  mem.set_bytes(path, read_file(img));
+  io::FaultEnv counting(mem, {.counted = {io::Op::Read}});
+  ASSERT_TRUE(image::open_image(counting, path).has_value());
+  const uint64_t reads = counting.state().calls();
+  ASSERT_GT(reads, 2u);
+  for (uint64_t n = 1; n <= reads; ++n) {
+    SCOPED_TRACE(fmt::format("read {} of {}", n, reads));
+    io::FaultEnv env(mem, {.counted = {io::Op::Read}, .fail_at = n});
+    auto d = image::open_image(env, path);
+    ASSERT_FALSE(d.has_value());
+    EXPECT_EQ(d.error().code(), ReturnCode::Failed) << d.error().what();
+    // The first two reads are the dispatcher's (src/image: the signature at the start and the end of the file);
+    // they name the range only. The format's own reads name the structure too.
+    if (n <= kDispatcherReads) continue;
+    EXPECT_NE(d.error().message().find("reading "), std::string::npos) << d.error().what();
+    EXPECT_NE(d.error().message().find(" at offset "), std::string::npos) << d.error().what();
+  }
+  std::cout << fmt::format("{}: {} reads of an open failed in turn; the format's {} each name the structure\n",
+                           disk::to_string(GetParam()), reads, reads - kDispatcherReads);
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, HostReadErrors, ::testing::Values(disk::Format::Vhd, disk::Format::Vhdx),
+                         [](const auto& test) { return std::string(disk::to_string(test.param)); });
 
 }  // namespace
 }  // namespace vhdkit::testing
