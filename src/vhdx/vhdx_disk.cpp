@@ -173,6 +173,23 @@ class VhdxDisk final : public disk::VirtualDisk {
     for (uint64_t b = 0; b < g.payload_blocks; ++b) {
       uint64_t start = b * g.block_size;
       uint64_t length = std::min<uint64_t>(g.block_size, virtual_size() - start);
+      // A page of equal entries without data (a 64 TiB disk's absent blocks) is mapped as one range.
+      if (b % BatTable::kPageEntries == 0 && b + BatTable::kPageEntries <= g.payload_blocks &&
+          pending_.lower_bound(b) == pending_.lower_bound(b + BatTable::kPageEntries)) {
+        std::optional<uint64_t> v = image_->bat().uniform_page(b);
+        PayloadState st = v ? static_cast<PayloadState>(bat_state(*v)) : PayloadState::FullyPresent;
+        if (v && !holds_data(st) && is_known_payload_state(bat_state(*v))) {
+          uint64_t run = std::min<uint64_t>(BatTable::kPageEntries * g.block_size, virtual_size() - start);
+          if (st == PayloadState::Zero)
+            push_extent(out, {start, run, 0, true, true, false, std::nullopt});
+          else if (differencing)
+            VHDKIT_TRY(from_parent(start, run));
+          else
+            push_extent(out, {start, run, 0, false, true, false, std::nullopt});
+          b += BatTable::kPageEntries - 1;
+          continue;
+        }
+      }
       BlockEntry e = entry(b);
       if (e.payload_state() == PayloadState::FullyPresent) {
         push_extent(out, {start, length, 0, true, false, true, e.file_offset});

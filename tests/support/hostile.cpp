@@ -82,7 +82,8 @@ Measured measure_vhdkit(const std::string& args) {
   // VHDKIT_HOSTILE_BIN=another/vhdkit measures another build (for before/after figures).
   const char* other = std::getenv("VHDKIT_HOSTILE_BIN");
   std::string bin = other ? other : vhdkit_bin();
-  std::string cmd = "timeout -s KILL 20 /usr/bin/time -f 'hostile-rss=%M hostile-secs=%e' " + q(bin) + " " + args;
+  std::string cmd =
+      "timeout -s KILL 20 /usr/bin/time -f 'hostile-rss=%M hostile-secs=%e hostile-cpu=%U+%S' " + q(bin) + " " + args;
   RunResult r = run(cmd);
   Measured m;
   m.status = r.status;
@@ -92,6 +93,8 @@ Measured measure_vhdkit(const std::string& args) {
   if (std::regex_search(r.err, sm, std::regex(R"(hostile-rss=(\d+) hostile-secs=([0-9.]+))"))) {
     m.rss_kib = std::stoull(sm[1]);
     m.seconds = std::stod(sm[2]);
+    if (std::regex_search(r.err, sm, std::regex(R"(hostile-cpu=([0-9.]+)\+([0-9.]+))")))
+      m.cpu_seconds = std::stod(sm[1]) + std::stod(sm[2]);
   } else if (r.status != 137) {
     ADD_FAILURE() << "no measurement from /usr/bin/time: " << r.err;
   } else {

@@ -37,7 +37,8 @@ struct HostileCase {
 // What one command did.
 struct Measured {
   int status = -1;
-  double seconds = 0;
+  double seconds = 0;      // elapsed
+  double cpu_seconds = 0;  // user + system
   uint64_t rss_kib = 0;
   std::string out, err;
 };

@@ -513,10 +513,15 @@ TEST(VhdxHostileLimits, SixtyFourTiBOfOneMiBBlocks) {
   run_ok("qemu-io -f vhdx -c 'write -P 0x33 0 1M' -c 'write -P 0 2M 1M' -c 'write -P 0x44 40T 1M' -c 'write -P 0x55 " +
          last + " 1M' " + q(path) + " >/dev/null");
   for (std::string command : {"info", "check", "map", "compact --dry-run", "compact"}) {
+    // Held to 10 s of CPU time: on the shared 2-core test machine the elapsed time of this one (64 Mi entries
+    // walked a few times) varies from 3 to 15 s with the load; 30 s elapsed at most.
     vhdkit::testing::Measured m = measure_vhdkit(command + " " + q(path));
-    vhdkit::testing::expect_within_limits(m, command);
     EXPECT_EQ(m.status, 0) << command << ": " << m.err;
-    std::cout << fmt::format("[ 64 TiB / 1 MiB blocks: {:<18} {:5.2f} s {:7} KiB ]\n", command, m.seconds, m.rss_kib);
+    EXPECT_LT(m.rss_kib, 256u * 1024) << command;
+    EXPECT_LT(m.cpu_seconds, 10) << command;
+    EXPECT_LT(m.seconds, 30) << command;
+    std::cout << fmt::format("[ 64 TiB / 1 MiB blocks: {:<18} {:5.2f} s ({:5.2f} s CPU) {:7} KiB ]\n", command,
+                             m.seconds, m.cpu_seconds, m.rss_kib);
   }
   std::string read = run_ok(
       "qemu-io -f vhdx -c 'read -P 0x33 0 1M' -c 'read -P 0 2M 1M' -c 'read -P 0x44 40T 1M' "
