@@ -5,14 +5,11 @@
 
 #include <algorithm>
 
+#include "core/checked.h"
 #include "vhd/parent_locator.h"
 
 namespace vhdkit::vhd {
 namespace {
-
-// offset + length <= limit, without overflow.
-bool fits(uint64_t offset, uint64_t length, uint64_t limit) { return offset <= limit && length <= limit - offset; }
-bool overlaps(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len) { return a < b + b_len && b < a + a_len; }
 
 std::string hex(uint64_t v) { return fmt::format("0x{:x}", v); }
 
@@ -32,7 +29,6 @@ class Reader {
     }
     VHDKIT_ASSIGN(bool have_header, read_header());
     if (!have_header) return finish();
-    VHDKIT_TRY(check_footer_copy());
     VHDKIT_ASSIGN(bool have_bat, read_bat());
     if (!have_bat) return finish();
     VHDKIT_TRY(read_locators());
@@ -43,6 +39,12 @@ class Reader {
 
  private:
   void error(std::string s) { p_.errors.push_back(std::move(s)); }
+  // A read the host refuses names the structure and where it was read.
+  Status read(const std::string& what, uint64_t offset, std::span<std::byte> out) {
+    if (Status r = file_.read_at(offset, out); !r)
+      return fail(r.error().with_context(fmt::format("reading {} ({} bytes at offset {})", what, out.size(), offset)));
+    return ok();
+  }
   void warn(std::string s) { p_.warnings.push_back(std::move(s)); }
 
   Result<Metadata> finish() {
@@ -57,6 +59,16 @@ class Reader {
     return std::move(m_);
   }
 
+  // A dynamic or differencing end footer: compare the copy at offset 0 with it (a fixed disk has no copy; its
+  // first sector is the guest's).
+  Result<bool> copy_checked(const Bytes& end_footer) {
+    uint32_t type = load_be<uint32_t>(end_footer.data() + 60);
+    if (type == static_cast<uint32_t>(DiskTypeCode::Dynamic) ||
+        type == static_cast<uint32_t>(DiskTypeCode::Differencing))
+      VHDKIT_TRY(follow_footer_copy());
+    return true;
+  }
+
   Result<bool> read_footer() {
     uint64_t size = m_.file_size;
     if (size < kFooterSize) {
@@ -64,20 +76,20 @@ class Reader {
       return false;
     }
     m_.footer_raw.assign(kFooterSize, std::byte{0});
-    VHDKIT_TRY(file_.read_at(size - kFooterSize, m_.footer_raw));
+    VHDKIT_TRY(read("the end footer", size - kFooterSize, m_.footer_raw));
     if (is_footer_cookie(m_.footer_raw)) {
       m_.footer_offset = size - kFooterSize;
-      return true;
+      return copy_checked(m_.footer_raw);
     }
     // Virtual PC before 2004 wrote a 511-byte footer (the Saved State byte's reserved tail one shorter).
     std::fill(m_.footer_raw.begin(), m_.footer_raw.end(), std::byte{0});
-    VHDKIT_TRY(file_.read_at(size - (kFooterSize - 1), std::span(m_.footer_raw).first(kFooterSize - 1)));
+    VHDKIT_TRY(read("the end footer", size - (kFooterSize - 1), std::span(m_.footer_raw).first(kFooterSize - 1)));
     if (is_footer_cookie(m_.footer_raw)) {
       m_.footer_offset = size - (kFooterSize - 1);
-      return true;
+      return copy_checked(m_.footer_raw);
     }
     Bytes head(kFooterSize);
-    VHDKIT_TRY(file_.read_at(0, head));
+    VHDKIT_TRY(read("the footer copy", 0, head));
     if (is_footer_cookie(head) &&
         vhd_checksum(head, kFooterChecksumOffset) == load_be<uint32_t>(head.data() + kFooterChecksumOffset)) {
       // qemu reads the copy at offset 0 first and opens such files: so do we, for reading. Where the real footer
@@ -160,7 +172,7 @@ class Reader {
 
   Result<bool> read_header() {
     uint64_t off = m_.footer.data_offset;
-    if (off < kFooterSize || !fits(off, kDynamicHeaderSize, m_.footer_offset)) {
+    if (off < kFooterSize || !fits_within(off, kDynamicHeaderSize, m_.footer_offset)) {
       error(
           fmt::format("footer Data Offset {} does not point at a dynamic header inside the file (the "
                       "footer is at {})",
@@ -168,7 +180,7 @@ class Reader {
       return false;
     }
     Bytes raw(kDynamicHeaderSize);
-    VHDKIT_TRY(file_.read_at(off, raw));
+    VHDKIT_TRY(read("the dynamic header", off, raw));
     if (!is_header_cookie(raw)) {
       error(fmt::format("the dynamic header at offset {} does not start with the cookie \"cxsparse\"", off));
       return false;
@@ -229,22 +241,51 @@ class Reader {
     return ok;
   }
 
-  Status check_footer_copy() {
-    if (m_.footer_from_copy) return ok();
+  // qemu (block/vpc.c, vpc_open) takes the copy at offset 0 for the footer whenever it starts with the cookie,
+  // whatever the end footer says; a copy whose checksum is wrong makes qemu 7 refuse the file ("Incorrect header
+  // checksum"; older releases only warned and read it). So for reading we follow a sound copy that differs; a
+  // damaged copy leaves us with the end footer. Either way the file is ambiguous, and it is not written.
+  Status follow_footer_copy() {
     Bytes copy(kFooterSize);
-    VHDKIT_TRY(file_.read_at(0, copy));
-    if (!is_footer_cookie(copy))
+    VHDKIT_TRY(read("the footer copy", 0, copy));
+    if (!is_footer_cookie(copy)) {
       warn("the footer copy at offset 0 is missing (no \"conectix\" cookie)");
-    else if (vhd_checksum(copy, kFooterChecksumOffset) != load_be<uint32_t>(copy.data() + kFooterChecksumOffset))
-      warn("the footer copy at offset 0 has a wrong checksum");
-    else if (copy != m_.footer_raw) {
+      return ok();
+    }
+    auto without_checksum = [](Bytes b) {
+      std::fill_n(b.begin() + kFooterChecksumOffset, 4, std::byte{0});
+      return b;
+    };
+    bool sound = vhd_checksum(copy, kFooterChecksumOffset) == load_be<uint32_t>(copy.data() + kFooterChecksumOffset);
+    if (without_checksum(copy) == without_checksum(m_.footer_raw)) {
+      if (!sound)
+        warn("the footer copy at offset 0 has a wrong checksum (it says what the end footer says; qemu refuses it)");
+      return ok();
+    }
+    uint32_t type = load_be<uint32_t>(copy.data() + 60);
+    bool dynamic = type == static_cast<uint32_t>(DiskTypeCode::Dynamic) ||
+                   type == static_cast<uint32_t>(DiskTypeCode::Differencing);
+    if (sound && dynamic) {
+      m_.footer_raw = copy;
       warn(
-          "the footer copy at offset 0 differs from the footer at the end of the file; vhdkit reads the end "
-          "footer, qemu reads the copy");
+          "the footer copy at offset 0 differs from the footer at the end of the file; vhdkit reads the copy, as "
+          "qemu does");
       m_.write_refusal =
-          "the footer copy at offset 0 differs from the footer at the end of the file (qemu reads "
-          "the copy, vhdkit the end footer): which one describes the disk is ambiguous, so the file "
-          "is not changed; make them agree first (qemu-img convert)";
+          "the footer copy at offset 0 differs from the footer at the end of the file (qemu and vhdkit read the "
+          "copy, the VHD specification names the end footer): which one describes the disk is ambiguous, so the "
+          "file is not changed; make them agree first (qemu-img convert)";
+    } else {
+      std::string what = sound ? "the disk type " + std::to_string(type) : std::string("a wrong checksum");
+      std::string qemu = sound ? "qemu reads the copy" : "qemu refuses the file";
+      warn(
+          fmt::format("the footer copy at offset 0 differs from the end footer and has {}; vhdkit reads the end "
+                      "footer, {}",
+                      what, qemu));
+      m_.write_refusal = fmt::format(
+          "the footer copy at offset 0 differs from the footer at the end of the file and has {} ({}, vhdkit "
+          "reads the end footer): which one describes the disk is ambiguous, so the file is not changed; make "
+          "them agree first (qemu-img convert)",
+          what, qemu);
     }
     return ok();
   }
@@ -252,7 +293,7 @@ class Reader {
   Result<bool> read_bat() {
     const DynamicHeader& h = *m_.header;
     uint64_t bytes = round_up(uint64_t{h.max_table_entries} * 4, kSectorSize);
-    if (!fits(h.table_offset, bytes, m_.footer_offset)) {
+    if (!fits_within(h.table_offset, bytes, m_.footer_offset)) {
       error(
           fmt::format("the BAT at offset {} ({} entries, {} bytes) runs past the end of the file's "
                       "metadata (the footer is at {})",
@@ -264,7 +305,7 @@ class Reader {
     Bytes raw(std::min<size_t>(m_.bat.size() * size_t{4}, 1 << 20));
     for (size_t first = 0; first < m_.bat.size();) {
       size_t n = std::min(raw.size() / 4, m_.bat.size() - first);
-      VHDKIT_TRY(file_.read_at(h.table_offset + first * 4, std::span(raw).first(n * 4)));
+      VHDKIT_TRY(read("the BAT", h.table_offset + first * 4, std::span(raw).first(n * 4)));
       for (size_t i = 0; i < n; ++i) m_.bat[first + i] = load_be<uint32_t>(raw.data() + 4 * i);
       first += n;
     }
@@ -288,7 +329,7 @@ class Reader {
         continue;
       }
       if (l.platform_data_offset < kFooterSize ||
-          !fits(l.platform_data_offset, l.platform_data_length, m_.footer_offset)) {
+          !fits_within(l.platform_data_offset, l.platform_data_length, m_.footer_offset)) {
         error(fmt::format("{} data at offset {} ({} bytes) lies outside the file's metadata area", name,
                           hex(l.platform_data_offset), l.platform_data_length));
         continue;
@@ -305,7 +346,7 @@ class Reader {
         continue;
       }
       Bytes data(l.platform_data_length);
-      VHDKIT_TRY(file_.read_at(l.platform_data_offset, data));
+      VHDKIT_TRY(read(name, l.platform_data_offset, data));
       std::string why;
       bool known = l.platform_code == kPlatformW2ku || l.platform_code == kPlatformW2ru ||
                    l.platform_code == kPlatformWi2k || l.platform_code == kPlatformWi2r ||
@@ -333,7 +374,7 @@ class Reader {
               [](const Region& a, const Region& b) { return a.offset < b.offset; });
     for (size_t i = 0; i < m_.regions.size(); ++i)
       for (size_t j = i + 1; j < m_.regions.size(); ++j)
-        if (overlaps(m_.regions[i].offset, m_.regions[i].length, m_.regions[j].offset, m_.regions[j].length))
+        if (ranges_overlap(m_.regions[i].offset, m_.regions[i].length, m_.regions[j].offset, m_.regions[j].length))
           error(fmt::format("{} (offset {}, {} bytes) overlaps {} (offset {}, {} bytes)", m_.regions[i].name,
                             hex(m_.regions[i].offset), m_.regions[i].length, m_.regions[j].name,
                             hex(m_.regions[j].offset), m_.regions[j].length));
@@ -356,7 +397,7 @@ class Reader {
     for (size_t i = 0; i < m_.bat.size(); ++i) {
       if (m_.bat[i] == kUnallocated) continue;
       uint64_t start = uint64_t{m_.bat[i]} * kSectorSize;
-      if (!fits(start, block_bytes, m_.footer_offset)) {
+      if (!fits_within(start, block_bytes, m_.footer_offset)) {
         block_error([&] {
           return fmt::format(
               "BAT entry {} points past the end of the file: its block spans offsets {}-{} "
@@ -368,7 +409,7 @@ class Reader {
       if (i >= m_.block_count && beyond++ == 0) first_beyond = i;
       bool in_region = false;
       for (const Region& r : m_.regions)
-        if (overlaps(start, block_bytes, r.offset, r.length)) {
+        if (ranges_overlap(start, block_bytes, r.offset, r.length)) {
           block_error([&] {
             return fmt::format("BAT entry {} points into {}: its block at offset {} overlaps it", i, r.name,
                                hex(start));

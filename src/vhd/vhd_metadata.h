@@ -39,7 +39,7 @@ struct Problems {
 
 struct Metadata {
   uint64_t file_size = 0;
-  Footer footer;                  // the footer at the end of the file (authoritative)
+  Footer footer;                  // the footer read: the end footer, or the copy at offset 0 where qemu reads it
   Bytes footer_raw;               // its 512 bytes as read (reserved bytes kept when it is moved)
   uint64_t footer_offset = 0;     // where it starts: file_size - 512 (file_size - 511 for pre-2004 images)
   bool footer_from_copy = false;  // no footer at the end: the copy at offset 0 was read (footer_offset = file size)

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "core/checked.h"
 
@@ -26,108 +27,192 @@ BatGeometry BatGeometry::make(uint64_t virtual_size, uint32_t block_size, uint32
   return g;
 }
 
-std::vector<std::string> bat_problems(const BatGeometry& g, std::span<const uint64_t> bat, const FileLayout& layout) {
-  // At most kShown sentences are kept (a hostile BAT may have millions of bad entries), then a count.
-  constexpr size_t kShown = 20;
-  std::vector<std::string> problems;
-  uint64_t more = 0;
-  auto add_problem = [&](std::string s) {
-    if (problems.size() < kShown)
-      problems.push_back(std::move(s));
-    else
-      ++more;
-  };
-  struct Used {
-    uint64_t offset, length;
-    uint64_t index;    // BAT index, or kReserved for the header section, log and regions
-    const char* kind;  // "payload", "sector bitmap"
-  };
-  constexpr uint64_t kReserved = ~uint64_t{0};
-  auto describe = [](const Used& u) {
-    return fmt::format("BAT entry {} ({} block at offset {})", u.index, u.kind, u.offset);
-  };
-  std::vector<Used> used;
-  for (auto [offset, length] : layout.reserved) used.push_back({offset, length, kReserved, ""});
+namespace {
 
+// Which 1 MiB units of the file are taken. Every block, sector bitmap block and structure of a VHDX starts on
+// a 1 MiB boundary and is a whole number of MiB long, so one bit a unit finds every overlap without a list of
+// the blocks (a 64 TiB file: 8 MiB of bits).
+class UnitMap {
+ public:
+  explicit UnitMap(uint64_t units) : words_(div_round_up(units, 64)) {}
+  bool test(uint64_t u) const { return words_[u / 64] >> (u % 64) & 1; }
+  void set(uint64_t first, uint64_t n) {
+    for (uint64_t u = first; u < first + n; ++u) words_[u / 64] |= uint64_t{1} << (u % 64);
+  }
+  std::optional<uint64_t> first_taken(uint64_t first, uint64_t n) const {
+    for (uint64_t u = first; u < first + n; ++u)
+      if (test(u)) return u;
+    return std::nullopt;
+  }
+
+ private:
+  std::vector<uint64_t> words_;
+};
+
+struct Placed {
+  uint64_t index;  // BAT index
+  uint64_t offset, length;
+  const char* kind;  // "payload", "sector bitmap"
+};
+
+std::string describe(const Placed& b) {
+  return fmt::format("BAT entry {} ({} block at offset {})", b.index, b.kind, b.offset);
+}
+
+// Walks the BAT in chunk order, reporting every problem of a single entry (state, place) to `problem` and
+// every block that holds file space and lies inside the file to `block`.
+template <typename Problem, typename Block>
+void walk(const BatGeometry& g, const BatTable& bat, uint64_t file_size, Problem&& problem, Block&& block) {
   auto place = [&](uint64_t index, uint64_t offset, uint64_t length, const char* kind) {
-    std::string what = describe({offset, length, index, kind});
+    Placed b{index, offset, length, kind};
     if (!range_end(offset, length)) {
-      add_problem(fmt::format("BAT entry {}: {} block at 0x{:x} overflows 64 bits", index, kind, offset));
-      return;
+      problem([&] { return fmt::format("BAT entry {}: {} block at 0x{:x} overflows 64 bits", index, kind, offset); });
+    } else if (offset < kHeaderSectionSize) {
+      problem([&] { return fmt::format("{} points into the header section", describe(b)); });
+    } else if (!fits_within(offset, length, file_size)) {
+      problem([&] {
+        return fmt::format(
+            "BAT entry {} points past the end of the file ({} block of {} bytes at offset {}, the file is {} bytes)",
+            index, kind, length, offset, file_size);
+      });
+    } else if (!fits_within(offset, length, kMaxFileSize)) {
+      problem([&] { return fmt::format("{} lies past the {} bytes any VHDX file needs", describe(b), kMaxFileSize); });
+    } else {
+      block(b);
     }
-    if (offset < kHeaderSectionSize) {
-      add_problem(fmt::format("{} points into the header section", what));
-      return;
-    }
-    if (!fits_within(offset, length, layout.file_size)) {
-      add_problem(
-          fmt::format("BAT entry {} points past the end of the file ({} block of {} bytes at offset {}, "
-                      "the file is {} bytes)",
-                      index, kind, length, offset, layout.file_size));
-      return;
-    }
-    used.push_back({offset, length, index, kind});
   };
 
   for (uint64_t chunk = 0; chunk < g.bitmap_blocks; ++chunk) {
     uint64_t first = chunk * g.chunk_ratio;
     uint64_t last = std::min(g.payload_blocks, first + g.chunk_ratio);
     bool needs_bitmap = false;
-    for (uint64_t block = first; block < last; ++block) {
-      uint64_t index = g.payload_index(block);
+    for (uint64_t b = first; b < last; ++b) {
+      uint64_t index = g.payload_index(b);
       if (index >= bat.size()) break;
-      uint8_t state = bat_state(bat[index]);
+      // A whole page of equal entries that name no file space and need no bitmap says nothing more than its
+      // first entry: the rest of it is skipped (a 64 TiB table of absent blocks is walked by pages).
+      if (b % BatTable::kPageEntries == 1 && last - b >= BatTable::kPageEntries - 1) {
+        std::optional<uint64_t> v = bat.uniform_page(b);
+        uint8_t st = v ? bat_state(*v) : 0;
+        bool inert = v && is_known_payload_state(st) && !holds_data(st) &&
+                     !(g.leave_block_allocated && bat_file_offset(*v) != 0);
+        if (inert) {
+          b += BatTable::kPageEntries - 2;
+          continue;
+        }
+      }
+      uint64_t entry = bat.payload(b);
+      uint8_t state = bat_state(entry);
       if (!is_known_payload_state(state)) {
-        add_problem(
-            fmt::format("BAT entry {} (payload block {}) has the reserved state value {}", index, block, state));
+        problem([&] {
+          return fmt::format("BAT entry {} (payload block {}) has the reserved state value {}", index, b, state);
+        });
         continue;
       }
       if (state == static_cast<uint8_t>(PayloadState::PartiallyPresent)) {
         if (!g.differencing) {
-          add_problem(
-              fmt::format("BAT entry {} (payload block {}) is PARTIALLY_PRESENT in a disk without a "
-                          "parent",
-                          index, block));
+          problem([&] {
+            return fmt::format("BAT entry {} (payload block {}) is PARTIALLY_PRESENT in a disk without a parent", index,
+                               b);
+          });
           continue;
         }
         needs_bitmap = true;
       }
-      bool has_space = holds_data(state) || (g.leave_block_allocated && bat_file_offset(bat[index]) != 0);
-      if (has_space) place(index, bat_file_offset(bat[index]), g.block_size, "payload");
+      bool has_space = holds_data(state) || (g.leave_block_allocated && bat_file_offset(entry) != 0);
+      if (has_space) place(index, bat_file_offset(entry), g.block_size, "payload");
     }
     uint64_t bindex = g.bitmap_index(chunk);
     if (bindex >= bat.size()) {
       if (needs_bitmap)
-        add_problem(fmt::format("chunk {} has PARTIALLY_PRESENT blocks but no sector bitmap entry", chunk));
+        problem([&] { return fmt::format("chunk {} has PARTIALLY_PRESENT blocks but no sector bitmap entry", chunk); });
       continue;
     }
-    uint8_t bstate = bat_state(bat[bindex]);
+    uint8_t bstate = bat_state(bat.bitmap(chunk));
     if (bstate == static_cast<uint8_t>(BitmapState::Present)) {
-      place(bindex, bat_file_offset(bat[bindex]), kSectorBitmapBlockSize, "sector bitmap");
+      place(bindex, bat_file_offset(bat.bitmap(chunk)), kSectorBitmapBlockSize, "sector bitmap");
     } else if (bstate != static_cast<uint8_t>(BitmapState::NotPresent)) {
-      add_problem(fmt::format("BAT entry {} (sector bitmap of chunk {}) has the invalid state value {}", bindex, chunk,
-                              bstate));
+      problem([&] {
+        return fmt::format("BAT entry {} (sector bitmap of chunk {}) has the invalid state value {}", bindex, chunk,
+                           bstate);
+      });
     } else if (needs_bitmap) {
-      add_problem(
-          fmt::format("BAT entry {} (sector bitmap of chunk {}) is NOT_PRESENT, but the chunk has "
-                      "PARTIALLY_PRESENT blocks",
-                      bindex, chunk));
+      problem([&] {
+        return fmt::format(
+            "BAT entry {} (sector bitmap of chunk {}) is NOT_PRESENT, but the chunk has PARTIALLY_PRESENT blocks",
+            bindex, chunk);
+      });
     }
   }
+}
 
-  std::sort(used.begin(), used.end(), [](const Used& a, const Used& b) { return a.offset < b.offset; });
-  size_t reach = 0;  // the span seen so far that ends furthest
-  for (size_t i = 1; i < used.size(); ++i) {
-    const Used& prev = used[reach];
-    const Used& cur = used[i];
-    if (saturating_end(cur.offset, cur.length) > saturating_end(prev.offset, prev.length)) reach = i;
-    if (cur.offset >= saturating_end(prev.offset, prev.length)) continue;
-    if (prev.index == kReserved && cur.index == kReserved) continue;  // checked with the region table
-    const Used& block = cur.index == kReserved ? prev : cur;
-    const Used& other = cur.index == kReserved ? cur : prev;
-    add_problem(fmt::format(
-        "{} overlaps {}", describe(block),
-        other.index == kReserved ? fmt::format("the VHDX structures at offset {}", other.offset) : describe(other)));
+}  // namespace
+
+std::vector<std::string> bat_problems(const BatGeometry& g, const BatTable& bat, const FileLayout& layout) {
+  // At most kShown sentences are made (a hostile BAT may have millions of bad entries), then a count.
+  constexpr size_t kShown = 20;
+  std::vector<std::string> problems;
+  uint64_t more = 0;
+  auto add_problem = [&](auto&& make_sentence) {
+    if (problems.size() < kShown)
+      problems.push_back(make_sentence());
+    else
+      ++more;
+  };
+
+  const uint64_t units = div_round_up(std::min(layout.file_size, kMaxFileSize), kAlignment);
+  UnitMap taken(units), structures(units);
+  for (auto [offset, length] : layout.reserved) {
+    // Structures overlapping each other are the header section's concern (read_header_section).
+    uint64_t first = std::min(offset / kAlignment, units);
+    uint64_t end = std::min(div_round_up(saturating_end(offset, length), kAlignment), units);
+    taken.set(first, end - first);
+    structures.set(first, end - first);
+  }
+  struct Collision {
+    Placed block;
+    uint64_t unit;  // the first unit it shares
+    std::optional<Placed> owner;
+  };
+  std::vector<Collision> collisions;
+  bool blocks_collide = false;
+  walk(g, bat, layout.file_size, add_problem, [&](const Placed& b) {
+    uint64_t first = b.offset / kAlignment, n = div_round_up(b.length, kAlignment);
+    if (auto u = taken.first_taken(first, n)) {
+      if (collisions.size() + problems.size() < kShown) {
+        collisions.push_back({b, *u, std::nullopt});
+        blocks_collide = blocks_collide || !structures.test(*u);
+      } else {
+        ++more;
+      }
+      return;
+    }
+    taken.set(first, n);
+  });
+  if (blocks_collide) {
+    // A second walk names the block each one collides with: the first other block that covers the shared unit.
+    walk(
+        g, bat, layout.file_size, [](auto&&) {},
+        [&](const Placed& b) {
+          for (Collision& c : collisions) {
+            if (c.owner || b.index == c.block.index || structures.test(c.unit)) continue;
+            bool collider = std::any_of(collisions.begin(), collisions.end(),
+                                        [&](const Collision& o) { return o.block.index == b.index; });
+            if (!collider && c.unit * kAlignment >= b.offset && c.unit * kAlignment < b.offset + b.length) c.owner = b;
+          }
+        });
+  }
+  for (const Collision& c : collisions) {
+    std::string other;
+    if (structures.test(c.unit)) {
+      uint64_t at = c.unit * kAlignment;
+      for (auto [offset, length] : layout.reserved)
+        if (at >= offset && at - offset < length) at = offset;
+      other = fmt::format("the VHDX structures at offset {}", at);
+    } else {
+      other = c.owner ? describe(*c.owner) : "another block";
+    }
+    problems.push_back(fmt::format("{} overlaps {}", describe(c.block), other));
   }
   if (more) problems.push_back(fmt::format("{} more BAT problems", more));
   return problems;

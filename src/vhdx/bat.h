@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "vhdx/bat_table.h"
 #include "vhdx/format.h"
 
 namespace vhdkit::vhdx {
@@ -42,7 +43,8 @@ struct FileLayout {
 
 // Every structural problem of the BAT, as sentences: reserved states, PARTIALLY_PRESENT outside a
 // differencing disk or without a sector bitmap, blocks past the end of the file, blocks overlapping each
-// other or the header section, log or regions. Empty: the BAT is sound.
-std::vector<std::string> bat_problems(const BatGeometry& g, std::span<const uint64_t> bat, const FileLayout& layout);
+// other or the header section, log or regions, blocks past the largest VHDX file (kMaxFileSize). At most 20
+// sentences, then a count. Empty: the BAT is sound.
+std::vector<std::string> bat_problems(const BatGeometry& g, const BatTable& bat, const FileLayout& layout);
 
 }  // namespace vhdkit::vhdx

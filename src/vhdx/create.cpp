@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "vhdx/bat.h"
@@ -68,14 +69,8 @@ Status create(io::Env& env, const std::string& path, const CreateOptions& option
   const uint64_t bat_length = round_up(g.total_entries * 8, kAlignment);
   const uint64_t payload_offset = bat_offset + bat_length;
 
-  std::vector<uint64_t> bat(g.total_entries, 0);
-  uint64_t file_size = payload_offset;
-  if (o.subformat == Subformat::Fixed) {
-    for (uint64_t b = 0; b < g.payload_blocks; ++b) {
-      bat[g.payload_index(b)] = make_bat_entry(static_cast<uint8_t>(PayloadState::FullyPresent), file_size);
-      file_size += m.block_size;
-    }
-  }
+  const bool fixed = o.subformat == Subformat::Fixed;
+  const uint64_t file_size = payload_offset + (fixed ? g.payload_blocks * m.block_size : 0);
 
   VHDKIT_ASSIGN(auto file, env.open(path, io::Access::ReadWrite, io::Creation::CreateNew));
   FileIdentifier id;
@@ -97,9 +92,24 @@ Status create(io::Env& env, const std::string& path, const CreateOptions& option
   Bytes rt_bytes = serialize_region_table(rt);
   for (uint64_t at : kRegionTableOffsets) VHDKIT_TRY(file->write_at(at, rt_bytes));
   VHDKIT_TRY(file->write_at(metadata_offset, serialize_metadata(m, static_cast<uint32_t>(metadata_length))));
-  Bytes bat_bytes(bat.size() * 8);
-  for (size_t i = 0; i < bat.size(); ++i) store_le<uint64_t>(bat_bytes.data() + i * 8, bat[i]);
-  VHDKIT_TRY(file->write_at(bat_offset, bat_bytes));
+  // The BAT, 1 MiB at a time: a fixed disk's blocks follow the BAT in block order; pieces of NOT_PRESENT entries
+  // are left as holes (the truncate below reads them as zeros), so that a 64 TiB dynamic disk's 512 MiB table
+  // costs neither memory nor disk space.
+  Bytes piece(std::min<uint64_t>(g.total_entries * 8, kAlignment));
+  for (uint64_t first = 0; first < g.total_entries;) {
+    uint64_t n = std::min<uint64_t>(piece.size() / 8, g.total_entries - first);
+    bool any = false;
+    for (uint64_t i = 0; i < n; ++i) {
+      uint64_t index = first + i, entry = 0;
+      if (fixed && !g.is_bitmap_index(index) && g.block_of_index(index) < g.payload_blocks)
+        entry = make_bat_entry(static_cast<uint8_t>(PayloadState::FullyPresent),
+                               payload_offset + g.block_of_index(index) * m.block_size);
+      store_le<uint64_t>(piece.data() + i * 8, entry);
+      any = any || entry != 0;
+    }
+    if (any) VHDKIT_TRY(file->write_at(bat_offset + first * 8, std::span(piece).first(n * 8)));
+    first += n;
+  }
   VHDKIT_TRY(file->truncate(file_size));
   return file->flush();
 }

@@ -53,7 +53,9 @@ Result<HeaderSection> read_header_section(io::File& file, uint64_t file_size) {
   if (file_size < kHeaderSectionSize)
     return bad(fmt::format("the file is {} bytes, smaller than the 1 MiB VHDX header section", file_size));
   Bytes section(kRegionTableOffsets[1] + kRegionTableSize);
-  VHDKIT_TRY(file.read_at(0, section));
+  if (Status r = file.read_at(0, section); !r)
+    return fail(
+        r.error().with_context(fmt::format("reading the header section ({} bytes at offset 0)", section.size())));
   std::span<const std::byte> s(section);
 
   HeaderSection hs;

@@ -62,11 +62,16 @@ Status Image::load(uint64_t actual_size) {
 
 Status Image::load_metadata_and_bat() {
   const RegionEntry& mr = metadata_region();
-  VHDKIT_ASSIGN(
-      metadata_,
-      parse_metadata(
-          mr.length, [&](uint64_t offset, std::span<std::byte> out) { return read_file(mr.file_offset + offset, out); },
-          path()));
+  VHDKIT_ASSIGN(metadata_, parse_metadata(
+                               mr.length,
+                               [&](uint64_t offset, std::span<std::byte> out) -> Status {
+                                 if (Status r = read_file(mr.file_offset + offset, out); !r)
+                                   return fail(r.error().with_context(
+                                       fmt::format("reading the metadata region ({} bytes at offset {})", out.size(),
+                                                   mr.file_offset + offset)));
+                                 return ok();
+                               },
+                               path()));
   geometry_ = BatGeometry::make(metadata_.virtual_size, metadata_.block_size, metadata_.logical_sector_size,
                                 metadata_.has_parent);
   geometry_.leave_block_allocated = metadata_.leave_block_allocated;
@@ -77,16 +82,16 @@ Status Image::load_metadata_and_bat() {
                             "bytes)",
                             br.length, metadata_.virtual_size, metadata_.block_size, geometry_.total_entries,
                             geometry_.total_entries * 8));
-  // Read in pieces: a 64 TiB disk of 32 MiB blocks has a 16 MiB BAT, which should not be held twice.
-  bat_.resize(geometry_.total_entries);
-  Bytes raw(std::min<uint64_t>(bat_.size() * 8, kAlignment));
-  for (size_t first = 0; first < bat_.size();) {
-    size_t n = std::min(raw.size() / 8, bat_.size() - first);
-    VHDKIT_TRY(read_file(br.file_offset + first * 8, std::span(raw).first(n * 8)));
-    for (size_t i = 0; i < n; ++i) bat_[first + i] = load_le<uint64_t>(raw.data() + i * 8);
-    first += n;
-  }
+  // Read in pieces and held compactly: a 64 TiB disk of 1 MiB blocks has a 512 MiB BAT, mostly runs of
+  // NOT_PRESENT entries that a page holds as one value.
+  VHDKIT_ASSIGN(bat_, BatTable::read(
+                          geometry_.total_entries, geometry_.chunk_ratio, br.file_offset,
+                          [&](uint64_t offset, std::span<std::byte> out) { return read_file(offset, out); }, path()));
 
+  return check_bat();
+}
+
+Status Image::check_bat() const {
   FileLayout layout{file_size_, {{0, kHeaderSectionSize}, {header().log_offset, header().log_length}}};
   for (const RegionEntry& r : section_.region_tables[section_.region_table_used].table.entries)
     layout.reserved.emplace_back(r.file_offset, r.length);
@@ -99,14 +104,14 @@ Status Image::load_metadata_and_bat() {
 }
 
 BlockEntry Image::block(uint64_t b) const {
-  uint64_t e = bat_[geometry_.payload_index(b)];
+  uint64_t e = bat_.payload(b);
   return {bat_state(e), bat_file_offset(e)};
 }
 
 BlockEntry Image::sector_bitmap(uint64_t chunk) const {
-  uint64_t index = geometry_.bitmap_index(chunk);
-  if (index >= bat_.size()) return {};
-  return {bat_state(bat_[index]), bat_file_offset(bat_[index])};
+  if (geometry_.bitmap_index(chunk) >= bat_.size()) return {};
+  uint64_t e = bat_.bitmap(chunk);
+  return {bat_state(e), bat_file_offset(e)};
 }
 
 uint64_t Image::block_bitmap_offset(uint64_t block) const {
@@ -126,14 +131,13 @@ uint64_t Image::structures_end() const {
   uint64_t end = header().log_offset + header().log_length;
   for (const RegionEntry& r : section_.region_tables[section_.region_table_used].table.entries)
     end = std::max(end, r.file_offset + r.length);
-  for (uint64_t i = 0; i < bat_.size(); ++i) {
-    uint8_t s = bat_state(bat_[i]);
-    if (geometry_.is_bitmap_index(i)) {
-      if (s == static_cast<uint8_t>(BitmapState::Present))
-        end = std::max(end, bat_file_offset(bat_[i]) + kSectorBitmapBlockSize);
-    } else if (holds_data(s)) {
-      end = std::max(end, bat_file_offset(bat_[i]) + geometry_.block_size);
-    }
+  for (uint64_t b = 0; b < geometry_.payload_blocks; ++b)
+    if (holds_data(bat_state(bat_.payload(b))))
+      end = std::max(end, bat_file_offset(bat_.payload(b)) + geometry_.block_size);
+  for (uint64_t chunk = 0; chunk < geometry_.bitmap_blocks; ++chunk) {
+    BlockEntry e = sector_bitmap(chunk);
+    if (e.state == static_cast<uint8_t>(BitmapState::Present))
+      end = std::max(end, e.file_offset + kSectorBitmapBlockSize);
   }
   return end;
 }
@@ -209,6 +213,11 @@ Status Image::commit(const LogTransaction& tx) {
     log_ = LogCursor{h.log_offset, h.log_length, h.log_guid, 0, 1};
   }
   VHDKIT_TRY(commit_transaction(*file_, *log_, tx, size_now));
+  // Applied and flushed: the log is closed at once, so that a run failing later (a failed copy, flush or the
+  // next transaction) leaves a file that readers open without a replay (qemu refuses a read-only open of a
+  // dirty log). The log is open only from a transaction's entry to its closing header update; a failure in
+  // between leaves a file that a read-write open (vhdkit's or qemu's) replays.
+  VHDKIT_TRY(close_log());
   VHDKIT_ASSIGN(file_size_, file_->size());
 
   // Refresh what the transaction changed.
@@ -219,8 +228,22 @@ Status Image::commit(const LogTransaction& tx) {
       if (offset < r.file_offset + r.length && offset + length > r.file_offset) return true;
     return false;
   };
-  if (touches(metadata_region()) || touches(bat_region())) VHDKIT_TRY(load_metadata_and_bat());
-  return ok();
+  bool bat_zeroed = false;
+  for (const auto& [offset, length] : tx.zeros())
+    bat_zeroed = bat_zeroed || ranges_overlap(offset, length, bat_region().file_offset, bat_region().length);
+  if (touches(metadata_region()) || bat_zeroed) return load_metadata_and_bat();
+  if (!touches(bat_region())) return ok();
+  // Only BAT sectors changed: the table takes their entries (a 64 TiB disk's table is not read again), and the
+  // placement rules are checked once more over the whole table, as after reading it.
+  const RegionEntry& br = bat_region();
+  for (const auto& [offset, data] : tx.sectors()) {
+    if (offset < br.file_offset || offset >= br.file_offset + br.length) continue;
+    for (uint64_t k = 0; k < kLogSectorSize / 8; ++k) {
+      uint64_t index = (offset - br.file_offset) / 8 + k;
+      if (index < bat_.size()) VHDKIT_TRY(bat_.set(index, load_le<uint64_t>(data.data() + k * 8), path()));
+    }
+  }
+  return check_bat();
 }
 
 Status Image::close_log() {

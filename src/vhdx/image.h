@@ -10,8 +10,10 @@
 // Updating (read-write only), per [MS-VHDX]:
 //   - begin_update() before the first change of a session: a new FileWriteGuid (and a new DataWriteGuid when
 //     the change alters what the virtual disk reads), written by a header update.
-//   - BAT, region and metadata changes only through commit(): log entry, flush, apply, flush.
-//   - close_log() when done: a header update that clears LogGuid so that readers need no replay.
+//   - BAT, region and metadata changes only through commit(): a header update naming a fresh log, log entry,
+//     flush, apply, flush, and a header update that clears LogGuid again (so that a run failing between two
+//     transactions leaves no log to replay).
+//   - close_log() when done (a no-op after commit(); kept for writers that leave the log open).
 // Shrinking: commit a transaction that releases the tail blocks and calls set_file_size(n) (it starts a
 // fresh log, so that no earlier entry describes the longer file); then
 // file().truncate(n), file().flush(), set_file_size(n), close_log(). A crash anywhere in between reopens.
@@ -65,8 +67,9 @@ class Image {
   const Metadata& metadata() const { return metadata_; }
   const BatGeometry& geometry() const { return geometry_; }
   uint64_t chunk_ratio() const { return geometry_.chunk_ratio; }
-  // The raw BAT (geometry().total_entries entries, payload and sector bitmap entries interleaved).
-  const std::vector<uint64_t>& bat() const { return bat_; }
+  // The raw BAT (geometry().total_entries entries, payload and sector bitmap entries interleaved), held in
+  // pages (bat_table.h): size() and operator[] as a vector's.
+  const BatTable& bat() const { return bat_; }
   // Payload block `block` (0 .. payload_blocks-1): state and file offset.
   BlockEntry block(uint64_t block) const;
   // The sector bitmap block of chunk `chunk` (covering blocks chunk*ratio .. +ratio-1): state (BitmapState
@@ -106,6 +109,7 @@ class Image {
   static Result<std::unique_ptr<Image>> open_unchecked(std::unique_ptr<io::File> file, io::Access access);
   Status load(uint64_t actual_size);
   Status load_metadata_and_bat();
+  Status check_bat() const;  // the placement rules over the whole table (bat_problems)
   Status require_writable() const;
 
   std::unique_ptr<io::File> file_;
@@ -115,7 +119,7 @@ class Image {
   bool overlay_active_ = false;
   Metadata metadata_;
   BatGeometry geometry_;
-  std::vector<uint64_t> bat_;
+  BatTable bat_;
   uint64_t file_size_ = 0;
   bool file_guid_changed_ = false;
   bool data_guid_changed_ = false;

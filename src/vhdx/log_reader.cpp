@@ -187,7 +187,9 @@ Result<ReplayPlan> read_log(io::File& file, const Header& header, uint64_t file_
                 fmt::format("the log is {} bytes and needs replaying; vhdkit replays logs of at most {} MiB",
                             header.log_length, kMaxReplayedLogLength / MiB));
   Bytes bytes(header.log_length);
-  VHDKIT_TRY(file.read_at(header.log_offset, bytes));
+  if (Status r = file.read_at(header.log_offset, bytes); !r)
+    return fail(r.error().with_context(
+        fmt::format("reading the log ({} bytes at offset {})", bytes.size(), header.log_offset)));
   CircularLog log(std::move(bytes));
 
   // Every valid entry, by log offset. Valid entries never overlap (validate_entry), so each sector is

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "core/checked.h"
 
@@ -47,15 +48,45 @@ Result<ParentLocator> parse_parent_locator(std::span<const std::byte> item, cons
   uint16_t count = load_le<uint16_t>(item.data() + 18);
   if (kParentLocatorHeaderSize + size_t{count} * kParentLocatorEntrySize > item.size())
     return bad(fmt::format("{} key/value entries do not fit its {} bytes", count, item.size()));
+  // Every key and value lies after the entry table, inside the item, and apart from every other (one string
+  // read as two is a damaged or hostile locator); a key named twice makes the parent ambiguous.
+  struct Span {
+    uint64_t offset, length;
+    uint16_t entry;
+    const char* what;
+  };
+  const uint64_t strings_start = kParentLocatorHeaderSize + uint64_t{count} * kParentLocatorEntrySize;
+  std::vector<Span> spans;
   for (uint16_t i = 0; i < count; ++i) {
     const std::byte* e = item.data() + kParentLocatorHeaderSize + i * kParentLocatorEntrySize;
     uint32_t key_off = load_le<uint32_t>(e), value_off = load_le<uint32_t>(e + 4);
     uint16_t key_len = load_le<uint16_t>(e + 8), value_len = load_le<uint16_t>(e + 10);
-    if (uint64_t{key_off} + key_len > item.size() || uint64_t{value_off} + value_len > item.size())
+    if (!fits_within(key_off, key_len, item.size()) || !fits_within(value_off, value_len, item.size()))
       return bad(fmt::format("key/value entry {} points outside the item", i));
+    if (key_len == 0) return bad(fmt::format("key/value entry {} has an empty key", i));
+    for (auto [off, len, what] : {std::tuple{key_off, key_len, "key"}, std::tuple{value_off, value_len, "value"}}) {
+      if (len == 0) continue;
+      if (off < strings_start)
+        return bad(
+            fmt::format("the {} of key/value entry {} (offset {}) lies in the locator's header or entry table "
+                        "(which end at {})",
+                        what, i, off, strings_start));
+      spans.push_back({off, len, i, what});
+    }
     pl.entries.emplace_back(utf16le_to_utf8(item.subspan(key_off, key_len)),
                             utf16le_to_utf8(item.subspan(value_off, value_len)));
   }
+  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.offset < b.offset; });
+  for (size_t i = 1; i < spans.size(); ++i)
+    if (ranges_overlap(spans[i - 1].offset, spans[i - 1].length, spans[i].offset, spans[i].length))
+      return bad(fmt::format("the {} of key/value entry {} (offset {}) overlaps the {} of entry {} (offset {})",
+                             spans[i].what, spans[i].entry, spans[i].offset, spans[i - 1].what, spans[i - 1].entry,
+                             spans[i - 1].offset));
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : pl.entries) keys.push_back(k);
+  std::sort(keys.begin(), keys.end());
+  if (auto twice = std::adjacent_find(keys.begin(), keys.end()); twice != keys.end())
+    return bad(fmt::format("the key \"{}\" appears twice: which parent it names is ambiguous", *twice));
   return pl;
 }
 

@@ -17,10 +17,11 @@
 namespace vhdkit::testing {
 
 enum class Outcome {
-  Refused,      // every command fails (not with 2), the file is unchanged
-  ReadOnly,     // info and map succeed and read what qemu reads; the dry run and compaction refuse, unchanged
-  Compacts,     // everything succeeds; the content after compaction equals the content before (vhdkit and qemu)
-  ReadsNoQemu,  // like Compacts, but qemu reads the file only after replaying its log (on a copy)
+  Refused,         // every command fails (not with 2), the file is unchanged
+  ReadOnly,        // info and map succeed and read what qemu reads; the dry run and compaction refuse, unchanged
+  ReadOnlyNoQemu,  // like ReadOnly, for a file qemu refuses to open (vhdkit reads more than qemu here)
+  Compacts,        // everything succeeds; the content after compaction equals the content before (vhdkit and qemu)
+  ReadsNoQemu,     // like Compacts, but qemu reads the file only after replaying its log (on a copy)
 };
 
 struct HostileCase {
@@ -36,13 +37,17 @@ struct HostileCase {
 // What one command did.
 struct Measured {
   int status = -1;
-  double seconds = 0;
+  double seconds = 0;      // elapsed
+  double cpu_seconds = 0;  // user + system
   uint64_t rss_kib = 0;
   std::string out, err;
 };
 
 // Runs `vhdkit ARGS` under timeout 10 and /usr/bin/time; the limits are checked by the caller.
 Measured measure_vhdkit(const std::string& args);
+
+// The limits every command keeps: under 10 s and 256 MiB of RSS, an exit status below 128 and not 2.
+void expect_within_limits(const Measured& m, const std::string& what);
 
 // Runs every command on the case's image and checks the outcome. qemu_format: "vpc" or "vhdx".
 void run_hostile_case(const HostileCase& c, const std::string& qemu_format);

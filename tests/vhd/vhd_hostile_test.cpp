@@ -162,6 +162,59 @@ std::vector<HostileCase> cases() {
         seal_footer_at(p, 0);
       },
       Outcome::ReadOnly, "differs from the footer at the end"));
+  // ---- Overlaps (footer copy, dynamic header, BAT, parent locators, blocks): new in the second round of issue 14.
+  // Locator i's entry is at header + 576 + 24 i: code, space, length, reserved, offset (8 bytes at +16).
+  auto locator_offset = [](const std::string& p, int i) {
+    std::vector<std::byte> b = read_range(p, kHeaderAt + 576 + 24 * i + 16, 8);
+    return load_be<uint64_t>(b.data());
+  };
+  auto table_offset = [](const std::string& p) { return load_be<uint64_t>(read_range(p, kHeaderAt + 16, 8).data()); };
+  v.push_back(child(
+      "LocatorOverlapsBat", [table_offset](const std::string& p) { patch_header(p, 576 + 16, be64(table_offset(p))); },
+      Outcome::Refused, "overlaps"));
+  v.push_back(child(
+      "LocatorsOverlap",
+      [locator_offset](const std::string& p) { patch_header(p, 576 + 24 + 16, be64(locator_offset(p, 0))); },
+      Outcome::Refused, "overlaps"));
+  v.push_back(child(
+      "LocatorInDynamicHeader", [](const std::string& p) { patch_header(p, 576 + 16, be64(kHeaderAt + 512)); },
+      Outcome::Refused, "overlaps"));
+  v.push_back(child(
+      "BlockOverlapsLocator",
+      [locator_offset, table_offset](const std::string& p) {
+        patch_file(p, table_offset(p) + 4, be32(static_cast<uint32_t>(locator_offset(p, 0) / 512)));
+      },
+      Outcome::Refused, "points into parent locator"));
+  v.push_back(dyn(
+      "BlockInFooterCopy", [](const std::string& p) { patch_file(p, 1536 + 4, be32(0)); }, Outcome::Refused,
+      "BAT entry 1 points into the footer copy"));
+  v.push_back(dyn(
+      "BlockInBat", [](const std::string& p) { patch_file(p, 1536 + 4, be32(1536 / 512)); }, Outcome::Refused,
+      "BAT entry 1 points into"));
+  v.push_back(dyn(
+      "BatEntriesShareABlock",
+      [](const std::string& p) { write_range(p, 1536 + 8, read_range(p, 1536, 4)); },  // entry 2 = entry 0
+      Outcome::Refused, "BAT entries 0 and 2 overlap"));
+  v.push_back(dyn(
+      "BatOverlapsFooterCopy", [](const std::string& p) { patch_header(p, 16, be64(0)); }, Outcome::Refused,
+      "overlaps"));
+  // ---- The footer copy as qemu reads it (block/vpc.c takes a copy at offset 0 that has the cookie).
+  v.push_back(dyn(
+      "FooterCopySaysAnotherSize",
+      [](const std::string& p) {
+        // One cylinder less in the copy's geometry: qemu reads the copy's smaller disk, and so must we.
+        uint16_t cylinders = load_be<uint16_t>(read_range(p, 56, 2).data());
+        patch_file(p, 56, {static_cast<uint8_t>((cylinders - 1) >> 8), static_cast<uint8_t>(cylinders - 1)});
+        seal_footer_at(p, 0);
+      },
+      Outcome::ReadOnly, "differs from the footer at the end"));
+  v.push_back(dyn(
+      "FooterCopyBadChecksumDiffers",
+      // Not resealed: qemu 7 refuses the file ("Incorrect header checksum"), vhdkit reads the end footer.
+      [](const std::string& p) {
+        patch_file(p, 28, {'x', 'x', 'x', 'x'});
+      },
+      Outcome::ReadOnlyNoQemu, "has a wrong checksum"));
   return v;
 }
 
