@@ -58,10 +58,10 @@ int run_jobs(const JobsArgs& args) {
   if (args.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& s : jobs) out.push_back(service::to_json(s));
-    fmt::print("{}\n", (args.job ? out[0] : out).dump(4));
+    fmt::print("{}\n", service::json_text(args.job ? out[0] : out, 4));
   } else if (args.job) {
     nlohmann::json fields = service::to_json(jobs[0]);
-    for (const auto& [k, v] : fields.items()) fmt::print("{}: {}\n", k, v.dump());
+    for (const auto& [k, v] : fields.items()) fmt::print("{}: {}\n", k, service::json_text(v));
   } else {
     if (jobs.empty()) fmt::print("no jobs\n");
     for (const auto& s : jobs) fmt::print("{}\n", row(s));

@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "service/job_json.h"
+
 namespace vhdkit::service {
 
 namespace asio = boost::asio;
@@ -102,7 +104,7 @@ class Session : public std::enable_shared_from_this<Session<Socket>> {
     res->set(http::field::server, "vhdkitd");
     res->set(http::field::content_type, "application/json");
     res->keep_alive(keep_alive);
-    res->body() = reply.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    res->body() = json_text(reply.body) + "\n";
     res->prepare_payload();
     http::async_write(socket_, *res, [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
       if (ec || !res->keep_alive()) return self->close();

@@ -68,7 +68,7 @@ Status JobStore::write(const JobStatus& status) {
   if (!st.ok()) return fail(db_error(db_, path_, "prepare"));
   st.bind(1, status.instance_id);
   st.bind(2, static_cast<int64_t>(status.state));
-  st.bind(3, to_json(status).dump());
+  st.bind(3, json_text(to_json(status)));
   if (sqlite3_step(st.get()) != SQLITE_DONE)
     return fail(db_error(db_, path_, "cannot record job " + status.instance_id));
   return ok();

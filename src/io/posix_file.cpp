@@ -2,7 +2,9 @@
 // The production File and Env: POSIX calls, nothing else in the tree makes them.
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -153,6 +155,20 @@ class PosixFile final : public File {
   Access access_;
 };
 
+// open(2) that refuses /proc magic links (/proc/PID/fd/N, /proc/PID/cwd...) anywhere on the way: they
+// reach files by an open descriptor, not by the path's permissions, and a service opening a caller's path
+// must not reach its own open files through /proc/self/fd. Kernels before 5.6 have no openat2; there the
+// plain open is all there is.
+int open_no_magic_links(const char* path, int flags, mode_t mode) {
+  struct open_how how {};
+  how.flags = static_cast<uint64_t>(flags);
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = RESOLVE_NO_MAGICLINKS;
+  long fd = ::syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+  if (fd < 0 && errno == ENOSYS) return ::open(path, flags, mode);
+  return static_cast<int>(fd);
+}
+
 class PosixEnv final : public Env {
  public:
   Result<std::unique_ptr<File>> open(const std::string& path, Access access, Creation creation) override {
@@ -161,10 +177,15 @@ class PosixEnv final : public Env {
     int flags = O_CLOEXEC | O_NONBLOCK | (access == Access::ReadWrite ? O_RDWR : O_RDONLY);
     if (creation == Creation::CreateNew) flags |= O_CREAT | O_EXCL;
     if (creation == Creation::CreateOrTruncate) flags |= O_CREAT | O_TRUNC;
-    int fd = ::open(path.c_str(), flags, 0644);
+    int fd = open_no_magic_links(path.c_str(), flags, 0644);
     if (fd < 0) {
       int err = errno;
       if (err == EISDIR) return fail(ReturnCode::InvalidParameter, path, "is a directory, not an image file");
+      if (err == ELOOP) {
+        return fail(ReturnCode::InvalidParameter, path,
+                    "leads through a /proc magic link (/proc/PID/fd/N) or a loop of symbolic links; give the "
+                    "image's real path");
+      }
       std::string msg = err == ENOENT ? "no such file" : fmt::format("cannot open: {}", std::strerror(err));
       return fail(code_for_errno(err), path, msg);
     }

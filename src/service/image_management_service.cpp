@@ -127,7 +127,15 @@ void ImageManagementService::run(Pending& pending) {
   const auto& job = pending.job;
   if (job->begin()) {  // not terminated while it waited
     JobObserver observer(*job);
-    job->finish(pending.prepared->run(&observer));
+    // Nothing below should throw (the library returns Status); should something still (bad_alloc), the
+    // job fails with the reason instead of the exception ending the process and every user's jobs.
+    Result<compact::Report> result = fail(ReturnCode::Failed, job->path(), "the compaction did not run");
+    try {
+      result = pending.prepared->run(&observer);
+    } catch (const std::exception& e) {
+      result = fail(ReturnCode::Failed, job->path(), fmt::format("vhdkit could not finish the job: {}", e.what()));
+    }
+    job->finish(result);
   }
   pending.prepared.reset();  // closes the image (and its lock) before the image counts as free again
 }

@@ -52,6 +52,8 @@ std::optional<milliseconds> parse_cim_interval(const std::string& text) {
   return milliseconds(((days * 24 + h) * 60 + m) * 60000LL + s * 1000LL + micro / 1000);
 }
 
+std::string json_text(const json& j, int indent) { return j.dump(indent, ' ', false, json::error_handler_t::replace); }
+
 json to_json(const compact::Report& r) {
   return json{
       {"Path", r.path},
