@@ -25,9 +25,6 @@ constexpr const char* kCompact = "/v2/ImageManagementService/CompactVirtualHardD
 // What one allocated block of make_dynamic_vhd() takes in the file: 2 MiB of data and its 512-byte sector bitmap.
 constexpr uint64_t kBlockInFile = 2 * kMiB + 512;
 
-// A folder that an unprivileged caller can enter (TempDir makes 0700 ones).
-void open_to_everyone(const TempDir& dir) { ::chmod(dir.path().c_str(), 0755); }
-
 // curl as another user, through the socket; returns the reply body.
 json curl_as(const std::string& user, const std::string& socket, const std::string& target, const json& body) {
   std::string out =
