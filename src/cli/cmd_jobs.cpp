@@ -18,12 +18,30 @@ struct JobsArgs {
   bool json = false;
 };
 
+// Text from the service (a path another user chose, a description naming it) as it may reach a
+// terminal: control characters (escape sequences, line breaks) and backslashes are written as \xHH and
+// \\, so a name can neither forge a line of the listing nor drive the terminal.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (u < 0x20 || u == 0x7f) {
+      out += fmt::format("\\x{:02x}", u);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string row(const service::JobStatus& s) {
   std::string error = s.state == service::JobState::Exception
-                          ? fmt::format("  ErrorCode:{} {}", s.error_code, s.error_description)
+                          ? fmt::format("  ErrorCode:{} {}", s.error_code, printable(s.error_description))
                           : "";
-  return fmt::format("{}  {:<10} {:>3}%  {}{}", s.instance_id, service::to_string(s.state), s.percent_complete, s.path,
-                     error);
+  return fmt::format("{}  {:<10} {:>3}%  {}{}", printable(s.instance_id), service::to_string(s.state),
+                     s.percent_complete, printable(s.path), error);
 }
 
 int run_jobs(const JobsArgs& args) {

@@ -226,7 +226,7 @@ TEST(Daemon, BadInputIsRefusedAndTheDaemonCarriesOn) {
   } cases[] = {
       {"{\"Path\": ", 400, "not valid JSON"},
       {"[1,2,3]", 400, "JSON object"},
-      {"{\"Path\": \"" + img + "\", \"Force\": true}", 400, "unknown field"},
+      {"{\"Path\": \"" + img + "\", \"Overwrite\": true}", 400, "unknown field"},
       {"{\"Path\": \"" + img + "\xff\xfe\"}", 400, "UTF-8"},
       {"{\"Path\": \"" + dir.path().string() + "/../../etc/passwd\"}", 200, "normalized"},
       {"{\"Path\": \"" + img + "\\u0000.vhd\"}", 200, "NUL"},
@@ -331,6 +331,7 @@ TEST(Daemon, TcpPortNeedsTheBearerToken) {
   write_file(dir.file("token"),
              std::vector<std::byte>(reinterpret_cast<const std::byte*>(token.data()),
                                     reinterpret_cast<const std::byte*>(token.data()) + token.size()));
+  ::chmod(dir.file("token").c_str(), 0600);  // a token others may read is refused (daemon_paths_test)
   int port = 20000 + ::getpid() % 20000;
   Daemon d(dir, {"--tcp-port", std::to_string(port), "--token-file", dir.file("token")});
   std::string url = "http://127.0.0.1:" + std::to_string(port) + "/v2/jobs";

@@ -25,6 +25,31 @@ inline std::string make_slow_vhd(const TempDir& dir, const std::string& name, si
   return vhd;
 }
 
+// The same kind of image made without writing its data: a dynamic VHD of `blocks` 2 MiB blocks, every one
+// allocated (its BAT entry set, its sector bitmap all present) over a hole in the host file. Made in
+// milliseconds whatever its size; compaction and state scans read every byte of it.
+inline std::string make_sparse_allocated_vhd(const TempDir& dir, const std::string& name, size_t blocks) {
+  std::string vhd = dir.file(name);
+  run_ok("qemu-img create -q -f vpc -o subformat=dynamic " + q(vhd) + " " + std::to_string(blocks * 2 * kMiB));
+  auto footer = read_range(vhd, file_size(vhd) - vhd::kFooterSize, vhd::kFooterSize);
+  uint64_t header = load_be<uint64_t>(footer.data() + 16);
+  auto raw = read_range(vhd, header, vhd::kDynamicHeaderSize);
+  uint64_t bat = load_be<uint64_t>(raw.data() + 16);
+  uint32_t entries = load_be<uint32_t>(raw.data() + 28);
+  uint64_t next = file_size(vhd) - vhd::kFooterSize;  // data goes where the footer was
+  std::vector<std::byte> table(size_t{entries} * 4);
+  const std::vector<std::byte> bitmap(512, std::byte{0xff});
+  for (uint32_t i = 0; i < entries; ++i) {
+    store_be<uint32_t>(table.data() + 4 * i, i < blocks ? static_cast<uint32_t>(next / 512) : 0xffffffffu);
+    if (i >= blocks) continue;
+    write_range(vhd, next, bitmap);
+    next += 512 + 2 * kMiB;
+  }
+  write_range(vhd, bat, table);
+  write_range(vhd, next, footer);
+  return vhd;
+}
+
 // A file name that is not UTF-8 (0xFF never occurs in UTF-8), as a Linux host allows.
 inline const std::string kNotUtf8Name = "parent-\xff\xfe.vhd";
 
