@@ -19,13 +19,18 @@ struct JobsArgs {
 };
 
 // Text from the service (a path another user chose, a description naming it) as it may reach a
-// terminal: control characters (escape sequences, line breaks) and backslashes are written as \xHH and
-// \\, so a name can neither forge a line of the listing nor drive the terminal.
+// terminal: control characters (escape sequences, line breaks) and backslashes are written as \xHH, \uHHHH
+// (the C1 controls) and \\, so a name can neither forge a line of the listing nor drive the terminal.
 std::string printable(std::string_view text) {
   std::string out;
-  for (char c : text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
     auto u = static_cast<unsigned char>(c);
-    if (c == '\\') {
+    auto next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
+    if (u == 0xc2 && next >= 0x80 && next <= 0x9f) {  // U+0080..U+009F: C1 controls (CSI is U+009B)
+      out += fmt::format("\\u{:04x}", next);
+      ++i;
+    } else if (c == '\\') {
       out += "\\\\";
     } else if (u < 0x20 || u == 0x7f) {
       out += fmt::format("\\x{:02x}", u);

@@ -174,7 +174,9 @@ TEST(DaemonPaths, AReadOnlyImageIsRefusedUnlessForced) {
 TEST(DaemonPaths, VhdkitJobsEscapesControlCharacters) {
   TempDir dir;
   Daemon d(dir);
-  std::string odd = dir.file("evil\x1b[2J\r\nfake-job  Completed 100%  \\.vhd");
+  std::string odd = dir.file(
+      "evil\x1b[2J\r\nfake-job  Completed 100%  \\\xc2\x9b"
+      "2J.vhd");
   std::string img = make_dynamic_vhd(dir, "a.vhd", "DZ");
   ASSERT_EQ(::rename(img.c_str(), odd.c_str()), 0);
   json started = d.compact(odd);
@@ -186,7 +188,8 @@ TEST(DaemonPaths, VhdkitJobsEscapesControlCharacters) {
   EXPECT_EQ(r.out.find('\r'), std::string::npos) << r.out;
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
   EXPECT_NE(r.out.find("evil\\x1b[2J\\x0d\\x0afake-job"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("\\\\.vhd"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\\\\\\u009b2J.vhd"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("\xc2\x9b"), std::string::npos) << r.out;
 }
 
 }  // namespace
