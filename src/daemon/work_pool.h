@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // A fixed set of threads for image work (the prepare step of a compaction, dry runs, state and validation
-// scans), apart from the HTTP threads: a request that reads a 1 TiB image must not delay the reply to a
-// job listing. The queue is bounded; a full queue refuses the work at once, so the caller can say so.
+// scans), apart from the HTTP threads and at a lower scheduling priority (nice 10): a request that reads a
+// 1 TiB image must not delay the reply to a job listing. The queue is bounded; a full queue refuses the
+// work at once, so the caller can say so.
 #pragma once
 
 #include <condition_variable>
