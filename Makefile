@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps configure build test test-sanitize fuzz demo bench clean
+.PHONY: all deps configure build test test-sanitize fuzz demo bench soak clean
 
 all: build
 
@@ -37,6 +37,12 @@ demo: build
 
 bench: build
 	@./bench/run.sh $(BUILD)
+
+# vhdkitd under load from 3 users, SIGKILLed every 2 minutes (scripts/soak.py; loopback only, as root):
+# make soak SOAK_ARGS="--minutes 2 --kill-every 30" for a shorter run.
+SOAK_ARGS ?=
+soak: build
+	@./scripts/soak.py --build $(BUILD) $(SOAK_ARGS)
 
 clean:
 	rm -rf $(BUILD) build-fuzz build-asan build-tsan

@@ -218,7 +218,7 @@ int run_compact(const CompactArgs& args) {
     for (const auto& o : outcomes) images.push_back(json_outcome(o));
     report["Images"] = images;
     report["Succeeded"] = all;
-    std::string text = report.dump(4);
+    std::string text = json_text(report);
     fmt::print("{}\n", text);
     console->log_only(text);
   } else {

@@ -18,12 +18,35 @@ struct JobsArgs {
   bool json = false;
 };
 
+// Text from the service (a path another user chose, a description naming it) as it may reach a
+// terminal: control characters (escape sequences, line breaks) and backslashes are written as \xHH, \uHHHH
+// (the C1 controls) and \\, so a name can neither forge a line of the listing nor drive the terminal.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    auto u = static_cast<unsigned char>(c);
+    auto next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
+    if (u == 0xc2 && next >= 0x80 && next <= 0x9f) {  // U+0080..U+009F: C1 controls (CSI is U+009B)
+      out += fmt::format("\\u{:04x}", next);
+      ++i;
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else if (u < 0x20 || u == 0x7f) {
+      out += fmt::format("\\x{:02x}", u);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string row(const service::JobStatus& s) {
   std::string error = s.state == service::JobState::Exception
-                          ? fmt::format("  ErrorCode:{} {}", s.error_code, s.error_description)
+                          ? fmt::format("  ErrorCode:{} {}", s.error_code, printable(s.error_description))
                           : "";
-  return fmt::format("{}  {:<10} {:>3}%  {}{}", s.instance_id, service::to_string(s.state), s.percent_complete, s.path,
-                     error);
+  return fmt::format("{}  {:<10} {:>3}%  {}{}", printable(s.instance_id), service::to_string(s.state),
+                     s.percent_complete, printable(s.path), error);
 }
 
 int run_jobs(const JobsArgs& args) {
@@ -58,10 +81,10 @@ int run_jobs(const JobsArgs& args) {
   if (args.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& s : jobs) out.push_back(service::to_json(s));
-    fmt::print("{}\n", (args.job ? out[0] : out).dump(4));
+    fmt::print("{}\n", service::json_text(args.job ? out[0] : out, 4));
   } else if (args.job) {
     nlohmann::json fields = service::to_json(jobs[0]);
-    for (const auto& [k, v] : fields.items()) fmt::print("{}: {}\n", k, v.dump());
+    for (const auto& [k, v] : fields.items()) fmt::print("{}: {}\n", k, service::json_text(v));
   } else {
     if (jobs.empty()) fmt::print("no jobs\n");
     for (const auto& s : jobs) fmt::print("{}\n", row(s));

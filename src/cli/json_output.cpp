@@ -5,6 +5,8 @@
 
 namespace vhdkit::cli {
 
-void print_json(const Json& value) { fmt::print("{}\n", value.dump(4)); }
+std::string json_text(const Json& value) { return value.dump(4, ' ', false, Json::error_handler_t::replace); }
+
+void print_json(const Json& value) { fmt::print("{}\n", json_text(value)); }
 
 }  // namespace vhdkit::cli

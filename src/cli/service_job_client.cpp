@@ -3,6 +3,7 @@
 
 #include "cli/http_client.h"
 #include "cli/job_client.h"
+#include "core/utf16.h"
 #include "service/job_json.h"
 
 namespace vhdkit::cli {
@@ -37,10 +38,18 @@ class ServiceJobClient final : public JobClient {
                      "--is-parent is not part of the service's API; run it without --service (the service finds "
                      "children beside the image itself)"};
     }
+    // JSON carries text, and a host path is bytes: a name that is not UTF-8 cannot be sent as it is, and
+    // sending it repaired would name another file.
+    if (valid_utf8(request.path) != request.path) {
+      return Started{ReturnCode::InvalidParameter, "",
+                     fmt::format("{}: the file name is not valid UTF-8, and vhdkitd's API takes paths as UTF-8 text; "
+                                 "rename the file or run the command without --service",
+                                 valid_utf8(request.path))};
+    }
     bool dry = request.action == compact::Action::DryRun;
     json body{{"Path", request.path}, {"Mode", static_cast<uint16_t>(request.mode)}};
     if (dry) body["DryRun"] = true;
-    auto r = service::http_call(socket_, "POST", service::kCompactPathV2, body.dump());
+    auto r = service::http_call(socket_, "POST", service::kCompactPathV2, service::json_text(body));
     if (!r) return Started{r.error().code(), "", r.error().what()};
     ReturnCode rv = return_value(*r);
     if (rv != ReturnCode::JobStarted) return Started{rv, "", message(*r)};
@@ -68,7 +77,7 @@ class ServiceJobClient final : public JobClient {
 
   ReturnCode request_state_change(const std::string& job, service::RequestedState state) override {
     json body{{"RequestedState", static_cast<uint16_t>(state)}};
-    auto r = service::http_call(socket_, "POST", job_path(job) + "/RequestStateChange", body.dump());
+    auto r = service::http_call(socket_, "POST", job_path(job) + "/RequestStateChange", service::json_text(body));
     return r ? return_value(*r) : r.error().code();
   }
 

@@ -111,6 +111,15 @@ Result<std::string> CallerEnv::canonical(const std::string& path) {
 // question itself.
 Status CallerEnv::check_writable(const std::string& path) {
   VHDKIT_ASSIGN(auto file, open(path, io::Access::ReadWrite, io::Creation::OpenExisting));
+  if (read_only_ == ReadOnlyFiles::Refuse) {
+    VHDKIT_ASSIGN(io::FileIdentity id, file->identity());
+    if ((id.mode & 0222) == 0) {
+      return fail(ReturnCode::AccessDenied, path,
+                  fmt::format("the file is read-only (mode {:04o}), which Hyper-V refuses to compact; make it "
+                              "writable, or send \"Force\": true to compact it all the same",
+                              id.mode & 07777));
+    }
+  }
   return ok();
 }
 

@@ -30,9 +30,14 @@ Caller own_caller();
 // thread only and restored after), so that the kernel makes exactly the checks the caller would meet
 // opening the file himself: every directory on the way, the file's mode and ACLs. A caller who could not
 // open the image for writing gets AccessDenied although the service runs as root.
+// A file whose mode grants no write permission at all (0444) is read-only as Hyper-V sees it: refused for
+// compaction in place, even to a caller (root) whom the kernel would let write it, unless he forces it.
+enum class ReadOnlyFiles { Refuse, Allow };
+
 class CallerEnv final : public io::ForwardingEnv {
  public:
-  CallerEnv(io::Env& inner, Caller caller) : ForwardingEnv(inner), caller_(std::move(caller)) {}
+  CallerEnv(io::Env& inner, Caller caller, ReadOnlyFiles read_only = ReadOnlyFiles::Refuse)
+      : ForwardingEnv(inner), caller_(std::move(caller)), read_only_(read_only) {}
   Result<std::unique_ptr<io::File>> open(const std::string& path, io::Access access, io::Creation creation) override;
   bool exists(const std::string& path) override;
   Status check_writable(const std::string& path) override;
@@ -40,6 +45,7 @@ class CallerEnv final : public io::ForwardingEnv {
 
  private:
   Caller caller_;
+  ReadOnlyFiles read_only_;
 };
 
 }  // namespace vhdkit::service

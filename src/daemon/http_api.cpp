@@ -107,6 +107,12 @@ ApiReply Api::refuse(unsigned status, ReturnCode code, const std::string& messag
   return r;
 }
 
+bool Api::is_image_work(const ApiRequest& request) {
+  std::string target = request.target.substr(0, request.target.find('?'));
+  return request.method == "POST" &&
+         (target == kCompactPathV2 || target == kCompactPathV1 || target == kStatePath || target == kValidatePath);
+}
+
 ApiReply Api::handle(const ApiRequest& request) {
   std::string target = request.target.substr(0, request.target.find('?'));
   const bool post = request.method == "POST", get = request.method == "GET";
@@ -136,7 +142,7 @@ ApiReply Api::compact(const ApiRequest& request, bool v1) {
   json body;
   std::optional<ApiReply> refused =
       v1 ? parse_body(request.body, {{"Path", true}}, body)
-         : parse_body(request.body, {{"Path", true}, {"Mode", false}, {"DryRun", false}}, body);
+         : parse_body(request.body, {{"Path", true}, {"Mode", false}, {"DryRun", false}, {"Force", false}}, body);
   if (refused) return *refused;
   CompactRequest req;
   if (auto r = check_path(body["Path"], req.path)) return *r;
@@ -151,9 +157,15 @@ ApiReply Api::compact(const ApiRequest& request, bool v1) {
     if (!body["DryRun"].is_boolean()) return refuse(400, ReturnCode::IncorrectDataType, "DryRun must be true or false");
     if (body["DryRun"].get<bool>()) req.action = compact::Action::DryRun;
   }
-  CallerEnv as_caller(env_, request.caller);
+  ReadOnlyFiles read_only = ReadOnlyFiles::Refuse;
+  if (body.contains("Force")) {
+    if (!body["Force"].is_boolean()) return refuse(400, ReturnCode::IncorrectDataType, "Force must be true or false");
+    if (body["Force"].get<bool>()) read_only = ReadOnlyFiles::Allow;
+  }
+  CallerEnv as_caller(env_, request.caller, read_only);
   req.access_env = &as_caller;
   req.owner = request.caller.uid;
+  req.quota = request.caller.uid == 0 ? Quota::Exempt : Quota::Applies;  // root's batch scripts are not limited
   auto result = service_.CompactVirtualHardDisk(req);
   ApiReply r = method_result(result.return_value, result.message);
   if (result.job) r.body["Job"] = fmt::format("{}/{}", kJobsPath, result.job->instance_id());
@@ -212,6 +224,7 @@ ApiReply Api::list_jobs(const ApiRequest& request) {
   }
   ApiReply r = method_result(ReturnCode::Completed, "");
   r.body["Jobs"] = jobs;
+  if (auto problem = store_ ? store_->problem() : std::nullopt) r.body["Warning"] = *problem;
   return r;
 }
 

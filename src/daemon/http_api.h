@@ -29,8 +29,14 @@ struct ApiReply {
 
 class Api {
  public:
-  Api(ImageManagementService& service, io::Env& env, Engine& engine) : service_(service), env_(env), engine_(engine) {}
+  // `store`, when given, is asked for its problem (records it could not write), which listings carry.
+  Api(ImageManagementService& service, io::Env& env, Engine& engine, JobStore* store = nullptr)
+      : service_(service), env_(env), engine_(engine), store_(store) {}
   ApiReply handle(const ApiRequest& request);
+
+  // Does answering it read an image (the prepare step, a dry run, state, validation)? Such requests run
+  // on the image work threads, apart from the HTTP threads.
+  static bool is_image_work(const ApiRequest& request);
 
   // A refusal before the method ran (bad JSON, unknown field, body too large...): HTTP status + reason.
   static ApiReply refuse(unsigned status, ReturnCode code, const std::string& message);
@@ -48,6 +54,7 @@ class Api {
   ImageManagementService& service_;
   io::Env& env_;
   Engine& engine_;
+  JobStore* store_;
 };
 
 }  // namespace vhdkit::service

@@ -23,7 +23,15 @@ struct ServerOptions {
   std::string token;                 // required on TCP: "Authorization: Bearer <token>"
   size_t max_body = 64 * 1024;
   std::chrono::seconds idle_timeout{30};
-  unsigned threads = 2;
+  unsigned threads = 2;  // HTTP threads: parse, route, answer job listings and state changes
+  // Image work (the prepare step of a compaction, dry runs, state, validation) runs on its own threads;
+  // requests beyond `image_queue` waiting ones get 503 with 32777.
+  unsigned image_threads = 2;
+  size_t image_queue = 64;
+  // Open connections, in all and per user (uid; TCP callers count as one); one more is answered 503 with
+  // 32777 and closed.
+  size_t max_connections = 512;
+  size_t max_connections_per_user = 64;
 };
 
 class HttpServer {

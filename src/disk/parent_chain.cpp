@@ -46,12 +46,18 @@ Result<ResolvedParent> resolve_parent(io::Env& env, const std::string& child_pat
   };
   if (!link.candidates.empty()) out.path = link.candidates.front().path;
 
+  // A candidate the opener may not read counts as missing, with the same words: a differencing disk
+  // anyone can make must not tell its maker whether a file he cannot read exists (a service opens the
+  // chain with its caller's rights).
   const ParentCandidate* found = nullptr;
-  for (const ParentCandidate& c : link.candidates)
-    if (env.exists(c.path)) {
-      found = &c;
-      break;
-    }
+  Result<std::unique_ptr<io::File>> file = fail(ReturnCode::FileNotFound, child_path, "no parent candidate");
+  for (const ParentCandidate& c : link.candidates) {
+    if (!env.exists(c.path)) continue;
+    file = env.open(c.path, io::Access::ReadOnly);
+    if (!file && file.error().code() == ReturnCode::AccessDenied) continue;
+    found = &c;
+    break;
+  }
   if (!found) {
     std::string looked;
     for (const ParentCandidate& c : link.candidates)
@@ -60,11 +66,10 @@ Result<ResolvedParent> resolve_parent(io::Env& env, const std::string& child_pat
       looked += fmt::format("{}{} (names no file on this host)", looked.empty() ? "" : ", ", u);
     return give_up(ReturnCode::FileNotFound,
                    fmt::format("the parent disk of this differencing disk was not found; looked for: {}",
-                               looked.empty() ? "nothing (no parent locator or name)" : looked));
+                               looked.empty() ? "nothing (no parent locator or name)"
+                                              : looked + " (none of them is a file this user may read)"));
   }
   out.path = found->path;
-
-  auto file = env.open(found->path, io::Access::ReadOnly);
   if (!file) {
     return give_up(file.error().code(),
                    fmt::format("the parent {} cannot be opened: {}", found->path, file.error().message()));

@@ -2,7 +2,9 @@
 // The production File and Env: POSIX calls, nothing else in the tree makes them.
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -153,6 +155,41 @@ class PosixFile final : public File {
   Access access_;
 };
 
+// open(2) that refuses /proc magic links (/proc/PID/fd/N, /proc/PID/cwd...) anywhere on the way: they
+// reach files by an open descriptor, not by the path's permissions, and a service opening a caller's path
+// must not reach its own open files through /proc/self/fd. Kernels before 5.6 have no openat2; there the
+// plain open is all there is.
+int open_no_magic_links(const char* path, int flags, mode_t mode) {
+  struct open_how how {};
+  how.flags = static_cast<uint64_t>(flags);
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = RESOLVE_NO_MAGICLINKS;
+  long fd = ::syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+  if (fd < 0 && errno == ENOSYS) return ::open(path, flags, mode);
+  return static_cast<int>(fd);
+}
+
+Error open_error(const std::string& path, int err) {
+  if (err == EISDIR) return Error(ReturnCode::InvalidParameter, path, "is a directory, not an image file");
+  if (err == ELOOP) {
+    return Error(ReturnCode::InvalidParameter, path,
+                 "leads through a /proc magic link (/proc/PID/fd/N) or a loop of symbolic links; give the "
+                 "image's real path");
+  }
+  return Error(code_for_errno(err), path,
+               err == ENOENT ? "no such file" : fmt::format("cannot open: {}", std::strerror(err)));
+}
+
+Error not_a_file(const std::string& path, mode_t mode) {
+  const char* what = S_ISDIR(mode)    ? "a directory"
+                     : S_ISFIFO(mode) ? "a FIFO"
+                     : S_ISSOCK(mode) ? "a socket"
+                     : S_ISBLK(mode)  ? "a block device"
+                     : S_ISCHR(mode)  ? "a character device"
+                                      : "not a regular file";
+  return Error(ReturnCode::InvalidParameter, path, fmt::format("is {}, not an image file", what));
+}
+
 class PosixEnv final : public Env {
  public:
   Result<std::unique_ptr<File>> open(const std::string& path, Access access, Creation creation) override {
@@ -161,12 +198,31 @@ class PosixEnv final : public Env {
     int flags = O_CLOEXEC | O_NONBLOCK | (access == Access::ReadWrite ? O_RDWR : O_RDONLY);
     if (creation == Creation::CreateNew) flags |= O_CREAT | O_EXCL;
     if (creation == Creation::CreateOrTruncate) flags |= O_CREAT | O_TRUNC;
-    int fd = ::open(path.c_str(), flags, 0644);
-    if (fd < 0) {
+    int fd = -1;
+    if (creation == Creation::OpenExisting) {
+      // The type first, from a descriptor that opens nothing (O_PATH: no device driver is called, no
+      // socket or FIFO is opened); then the file itself through that descriptor, so the file whose type
+      // was checked is the file opened.
+      int where = open_no_magic_links(path.c_str(), O_PATH | O_CLOEXEC, 0);
+      if (where < 0) return fail(open_error(path, errno));
+      struct stat st {};
+      if (::fstat(where, &st) != 0) {
+        int err = errno;
+        ::close(where);
+        return fail(open_error(path, err));
+      }
+      if (!S_ISREG(st.st_mode)) {
+        ::close(where);
+        return fail(not_a_file(path, st.st_mode));
+      }
+      fd = ::open(fmt::format("/proc/self/fd/{}", where).c_str(), flags);
+      if (fd < 0 && errno == ENOENT) fd = open_no_magic_links(path.c_str(), flags, 0);  // no /proc mounted
       int err = errno;
-      if (err == EISDIR) return fail(ReturnCode::InvalidParameter, path, "is a directory, not an image file");
-      std::string msg = err == ENOENT ? "no such file" : fmt::format("cannot open: {}", std::strerror(err));
-      return fail(code_for_errno(err), path, msg);
+      ::close(where);
+      if (fd < 0) return fail(open_error(path, err));
+    } else {
+      fd = open_no_magic_links(path.c_str(), flags, 0644);
+      if (fd < 0) return fail(open_error(path, errno));
     }
     struct stat st;
     if (::fstat(fd, &st) != 0) {
@@ -176,13 +232,7 @@ class PosixEnv final : public Env {
     }
     if (!S_ISREG(st.st_mode)) {
       ::close(fd);
-      const char* what = S_ISDIR(st.st_mode)    ? "a directory"
-                         : S_ISFIFO(st.st_mode) ? "a FIFO"
-                         : S_ISSOCK(st.st_mode) ? "a socket"
-                         : S_ISBLK(st.st_mode)  ? "a block device"
-                         : S_ISCHR(st.st_mode)  ? "a character device"
-                                                : "not a regular file";
-      return fail(ReturnCode::InvalidParameter, path, fmt::format("is {}, not an image file", what));
+      return fail(not_a_file(path, st.st_mode));
     }
     if (int fl = ::fcntl(fd, F_GETFL); fl < 0 || ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
       int err = errno;

@@ -77,33 +77,59 @@ CompactResult ImageManagementService::CompactVirtualHardDisk(const std::string& 
   return CompactVirtualHardDisk(request);
 }
 
+std::optional<std::string> ImageManagementService::over_quota_locked(const CompactRequest& request) {
+  if (options_.jobs_per_owner == 0 || !request.owner || request.quota == Quota::Exempt) return std::nullopt;
+  size_t held = 0;
+  for (const auto& [id, job] : jobs_)
+    if (job->status().owner == request.owner) ++held;
+  if (held < options_.jobs_per_owner) return std::nullopt;
+  return fmt::format(
+      "uid {} holds {} jobs (queued, running, or finished in the last TimeBeforeRemoval), its limit "
+      "(jobs-per-user); try again once some have been removed",
+      *request.owner, held);
+}
+
 CompactResult ImageManagementService::CompactVirtualHardDisk(const CompactRequest& request) {
+  // Counted before the image is opened (no work for a refused caller), and again below, under the lock
+  // that queues the job.
+  remove_expired();
+  {
+    std::lock_guard lock(mu_);
+    if (auto why = over_quota_locked(request)) return CompactResult{ReturnCode::NotAvailable, nullptr, *why};
+  }
   auto prepared = check(request);
   if (!prepared) return CompactResult{prepared.error().code(), nullptr, prepared.error().what()};
   std::string key = image_key((*prepared)->identity(), request.path);
   auto job = std::make_shared<Job>(Guid::random().to_string_be(), request.path, request.mode, request.action,
                                    options_.time_before_removal, request.owner);
+  // Recorded as New before any worker can see it: a later record (Completed) can never be overwritten by
+  // this one. A job refused below has its record deleted again.
+  if (options_.on_job_change) options_.on_job_change(job->status());
+  std::optional<std::pair<ReturnCode, std::string>> refused;
   {
     std::lock_guard lock(mu_);
     if (stopping_) {
-      return CompactResult{ReturnCode::NotAvailable, nullptr, "the service is shutting down"};
+      refused.emplace(ReturnCode::NotAvailable, "the service is shutting down");
+    } else if (busy_images_.contains(key)) {
+      refused.emplace(ReturnCode::InUse,
+                      fmt::format("{}: another job of this service is already compacting this image", request.path));
+    } else if (auto why = over_quota_locked(request)) {
+      refused.emplace(ReturnCode::NotAvailable, *why);
+    } else if (queue_.size() >= options_.queue_limit) {
+      refused.emplace(ReturnCode::NotAvailable,
+                      fmt::format("the job queue is full ({} jobs waiting); try again later", queue_.size()));
+    } else {
+      busy_images_.insert(key);
+      if (options_.on_job_change) job->set_listener(options_.on_job_change);
+      jobs_.emplace(job->instance_id(), job);
+      order_.push_back(job->instance_id());
+      queue_.push_back(Pending{job, std::move(*prepared), key});
     }
-    if (busy_images_.contains(key)) {
-      return CompactResult{
-          ReturnCode::InUse, nullptr,
-          fmt::format("{}: another job of this service is already compacting this image", request.path)};
-    }
-    if (queue_.size() >= options_.queue_limit) {
-      return CompactResult{ReturnCode::NotAvailable, nullptr,
-                           fmt::format("the job queue is full ({} jobs waiting); try again later", queue_.size())};
-    }
-    busy_images_.insert(key);
-    if (options_.on_job_change) job->set_listener(options_.on_job_change);
-    jobs_.emplace(job->instance_id(), job);
-    order_.push_back(job->instance_id());
-    queue_.push_back(Pending{job, std::move(*prepared), key});
   }
-  if (options_.on_job_change) options_.on_job_change(job->status());
+  if (refused) {
+    if (options_.on_job_removed) options_.on_job_removed(job->instance_id());  // outside the service's lock
+    return CompactResult{refused->first, nullptr, refused->second};
+  }
   work_ready_.notify_one();
   return CompactResult{ReturnCode::JobStarted, job, ""};
 }
@@ -128,7 +154,15 @@ void ImageManagementService::run(Pending& pending) {
   const auto& job = pending.job;
   if (job->begin()) {  // not terminated while it waited
     JobObserver observer(*job);
-    job->finish(pending.prepared->run(&observer));
+    // Nothing below should throw (the library returns Status); should something still (bad_alloc), the
+    // job fails with the reason instead of the exception ending the process and every user's jobs.
+    Result<compact::Report> result = fail(ReturnCode::Failed, job->path(), "the compaction did not run");
+    try {
+      result = pending.prepared->run(&observer);
+    } catch (const std::exception& e) {
+      result = fail(ReturnCode::Failed, job->path(), fmt::format("vhdkit could not finish the job: {}", e.what()));
+    }
+    job->finish(result);
   }
   pending.prepared.reset();  // closes the image (and its lock) before the image counts as free again
 }
@@ -155,14 +189,18 @@ void ImageManagementService::adopt(std::shared_ptr<Job> job) {
 
 std::vector<std::string> ImageManagementService::remove_expired() {
   auto now = Clock::now();
-  std::lock_guard lock(mu_);
   std::vector<std::string> removed;
-  std::erase_if(order_, [&](const std::string& id) {
-    if (!jobs_.at(id)->expired(now)) return false;
-    jobs_.erase(id);
-    removed.push_back(id);
-    return true;
-  });
+  {
+    std::lock_guard lock(mu_);
+    std::erase_if(order_, [&](const std::string& id) {
+      if (!jobs_.at(id)->expired(now)) return false;
+      jobs_.erase(id);
+      removed.push_back(id);
+      return true;
+    });
+  }
+  if (options_.on_job_removed)
+    for (const auto& id : removed) options_.on_job_removed(id);
   return removed;
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -31,9 +32,18 @@ struct ServiceOptions {
   size_t queue_limit = 64;
   // How long a finished job stays visible.
   std::chrono::seconds time_before_removal{300};
+  // Jobs one owner may hold (queued, running, or finished and not yet removed); one more is refused with
+  // System is not available (32777). 0: no limit. Requests marked Quota::Exempt are not counted against it.
+  size_t jobs_per_owner = 0;
   // Told of every change of every job (the daemon persists them); runs on the changing thread.
   Job::Listener on_job_change;
+  // Told of every job removed after its TimeBeforeRemoval, whichever call noticed it (the daemon deletes
+  // its record); runs on that thread, outside the service's lock.
+  std::function<void(const std::string& instance_id)> on_job_removed;
 };
+
+// Whether a request counts against ServiceOptions::jobs_per_owner (the daemon exempts root).
+enum class Quota { Applies, Exempt };
 
 struct CompactRequest {
   std::string path;                          // absolute ("a fully qualified path", the reference says)
@@ -46,6 +56,7 @@ struct CompactRequest {
   // during the call; default: the service's own Env.
   io::Env* access_env = nullptr;
   std::optional<uint32_t> owner;  // the caller's uid, recorded with the job
+  Quota quota = Quota::Applies;
 };
 
 // The method's out-parameters: ReturnValue, and Job when one was started (ReturnValue 4096).
@@ -88,6 +99,8 @@ class ImageManagementService {
   };
 
   Result<std::unique_ptr<PreparedCompaction>> check(const CompactRequest& request);
+  // Why the request's owner may start no more jobs, if so.
+  std::optional<std::string> over_quota_locked(const CompactRequest& request);
   void work();
   void run(Pending& pending);
 

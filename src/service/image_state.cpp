@@ -69,9 +69,10 @@ Result<Validation> validate_virtual_hard_disk(io::Env& access, const std::string
   Validation v;
   auto image = image::open_image(access, path, options);
   if (!image) {
-    // An unsupported format is the caller's mistake; anything else the image's.
+    // An unsupported format, or a path that names no image file, is the caller's mistake; anything else
+    // the image's.
     if (image.error().code() == ReturnCode::NotSupported || image.error().code() == ReturnCode::AccessDenied ||
-        image.error().code() == ReturnCode::FileNotFound)
+        image.error().code() == ReturnCode::FileNotFound || image.error().code() == ReturnCode::InvalidParameter)
       return fail(image.error());
     v.problems.push_back(image.error().message());
     return v;

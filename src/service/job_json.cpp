@@ -74,6 +74,8 @@ json volumes_json(const std::vector<compact::VolumeReport>& volumes) {
 
 }  // namespace
 
+std::string json_text(const json& j, int indent) { return j.dump(indent, ' ', false, json::error_handler_t::replace); }
+
 json to_json(const compact::Report& r) {
   json releases{{"Full", optional_count(r.releases.full)},
                 {"Quick", optional_count(r.releases.quick)},

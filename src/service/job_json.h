@@ -14,6 +14,11 @@ namespace vhdkit::service {
 nlohmann::json to_json(const compact::Report& report);
 nlohmann::json to_json(const JobStatus& status);
 
+// The JSON text of a value, which cannot throw: text that is not UTF-8 (host paths are bytes, and a parent
+// locator holds whatever its writer put there) becomes U+FFFD instead of an exception on whichever thread
+// serializes it. Every record and reply goes through this.
+std::string json_text(const nlohmann::json& j, int indent = -1);
+
 // The inverse, for clients and the job store. Missing or ill-typed fields are InvalidParameter.
 Result<compact::Report> report_from_json(const nlohmann::json& j);
 Result<JobStatus> job_status_from_json(const nlohmann::json& j);

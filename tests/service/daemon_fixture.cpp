@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "daemon_fixture.h"
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -13,6 +15,8 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 std::string vhdkitd_bin() { return VHDKITD_BINARY; }
+
+void open_to_everyone(const TempDir& dir) { ::chmod(dir.path().c_str(), 0755); }
 
 Daemon::Daemon(const TempDir& dir, std::vector<std::string> options)
     : socket_(dir.file("vhdkitd.sock")),
@@ -71,6 +75,21 @@ service::HttpReply Daemon::call_raw(const std::string& method, const std::string
 
 service::HttpReply Daemon::call(const std::string& method, const std::string& target, const json& body) {
   return call_raw(method, target, body.is_null() ? "" : body.dump());
+}
+
+service::HttpReply Daemon::call_as(const std::string& user, const std::string& method, const std::string& target,
+                                   const json& body) {
+  std::string data = body.is_null() ? "" : " -H 'Content-Type: application/json' --data-binary " + q(body.dump());
+  RunResult r = run("setpriv --reuid " + q(user) + " --regid nogroup --clear-groups curl -sS -X " + method +
+                    " --unix-socket " + q(socket_) + data + " -w '\\n%{http_code}' " + q("http://localhost" + target));
+  service::HttpReply reply;
+  size_t cut = r.out.rfind('\n');
+  EXPECT_EQ(r.status, 0) << r.err;
+  if (cut == std::string::npos) return reply;
+  reply.status = static_cast<unsigned>(std::atoi(r.out.c_str() + cut + 1));
+  reply.body = json::parse(r.out.substr(0, cut), nullptr, false);
+  EXPECT_FALSE(reply.body.is_discarded()) << r.out;
+  return reply;
 }
 
 json Daemon::compact(const std::string& path, int mode) {

@@ -17,6 +17,9 @@ namespace vhdkit::testing {
 
 std::string vhdkitd_bin();
 
+// A folder that an unprivileged caller can enter (TempDir makes 0700 ones).
+void open_to_everyone(const TempDir& dir);
+
 class Daemon {
  public:
   // Starts vhdkitd with these extra options (--socket and --state-dir are given) and waits until it answers.
@@ -36,6 +39,10 @@ class Daemon {
   // One call; the reply is checked against docs/openapi.json (a mismatch fails the test).
   service::HttpReply call(const std::string& method, const std::string& target, const nlohmann::json& body = nullptr);
   service::HttpReply call_raw(const std::string& method, const std::string& target, const std::string& body);
+  // One call from another local user (curl under setpriv with that user's uid, the nogroup group and no
+  // others): the daemon knows him by the socket's peer credentials. A GET when `body` is null.
+  service::HttpReply call_as(const std::string& user, const std::string& method, const std::string& target,
+                             const nlohmann::json& body = nullptr);
   // POST CompactVirtualHardDisk (v2); returns the reply body.
   nlohmann::json compact(const std::string& path, int mode = 0);
   // Polls the job until it has finished; returns its fields.

@@ -25,9 +25,6 @@ constexpr const char* kCompact = "/v2/ImageManagementService/CompactVirtualHardD
 // What one allocated block of make_dynamic_vhd() takes in the file: 2 MiB of data and its 512-byte sector bitmap.
 constexpr uint64_t kBlockInFile = 2 * kMiB + 512;
 
-// A folder that an unprivileged caller can enter (TempDir makes 0700 ones).
-void open_to_everyone(const TempDir& dir) { ::chmod(dir.path().c_str(), 0755); }
-
 // curl as another user, through the socket; returns the reply body.
 json curl_as(const std::string& user, const std::string& socket, const std::string& target, const json& body) {
   std::string out =
@@ -229,7 +226,7 @@ TEST(Daemon, BadInputIsRefusedAndTheDaemonCarriesOn) {
   } cases[] = {
       {"{\"Path\": ", 400, "not valid JSON"},
       {"[1,2,3]", 400, "JSON object"},
-      {"{\"Path\": \"" + img + "\", \"Force\": true}", 400, "unknown field"},
+      {"{\"Path\": \"" + img + "\", \"Overwrite\": true}", 400, "unknown field"},
       {"{\"Path\": \"" + img + "\xff\xfe\"}", 400, "UTF-8"},
       {"{\"Path\": \"" + dir.path().string() + "/../../etc/passwd\"}", 200, "normalized"},
       {"{\"Path\": \"" + img + "\\u0000.vhd\"}", 200, "NUL"},
@@ -334,6 +331,7 @@ TEST(Daemon, TcpPortNeedsTheBearerToken) {
   write_file(dir.file("token"),
              std::vector<std::byte>(reinterpret_cast<const std::byte*>(token.data()),
                                     reinterpret_cast<const std::byte*>(token.data()) + token.size()));
+  ::chmod(dir.file("token").c_str(), 0600);  // a token others may read is refused (daemon_paths_test)
   int port = 20000 + ::getpid() % 20000;
   Daemon d(dir, {"--tcp-port", std::to_string(port), "--token-file", dir.file("token")});
   std::string url = "http://127.0.0.1:" + std::to_string(port) + "/v2/jobs";
