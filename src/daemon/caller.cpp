@@ -107,6 +107,12 @@ Result<std::string> CallerEnv::canonical(const std::string& path) {
   return inner_.canonical(path);
 }
 
+Result<std::vector<std::string>> CallerEnv::list_files(const std::string& dir) {
+  FsIdentityScope as_caller(caller_);
+  if (!as_caller.ok()) return fail(cannot_switch(dir, caller_));
+  return inner_.list_files(dir);
+}
+
 // access(2) would judge by the real uid, which is the service's: opening for writing as the caller is the
 // question itself.
 Status CallerEnv::check_writable(const std::string& path) {

@@ -42,6 +42,9 @@ class CallerEnv final : public io::ForwardingEnv {
   bool exists(const std::string& path) override;
   Status check_writable(const std::string& path) override;
   Result<std::string> canonical(const std::string& path) override;
+  // The folder listed as the caller (the parent rule looks for children beside an image): a caller who may
+  // not read the folder learns nothing of what is in it.
+  Result<std::vector<std::string>> list_files(const std::string& dir) override;
 
  private:
   Caller caller_;
