@@ -238,7 +238,9 @@ class VhdxDisk final : public disk::VirtualDisk {
                a[i].required == b[i].required;
       if (!same) problems.push_back("the two region tables differ; the first is in use");
     }
-    if (!image_->header().log_guid.is_zero())
+    // A LogGuid with no valid entry behind it (a writer stopped between the header update that opens a log and
+    // its first entry) asks no reader to replay anything: qemu and vhdkit read the file as it is.
+    if (!image_->header().log_guid.is_zero() && image_->replayed_log().entry_count > 0)
       problems.push_back(fmt::format("the log needs replaying ({} entries; they were replayed in memory only)",
                                      image_->replayed_log().entry_count));
     // Named for the first few only (a hostile table may set them in millions of entries), then counted.
