@@ -68,6 +68,22 @@ Result<std::optional<std::string>> child_beside(io::Env& env, disk::VirtualDisk&
     o.parents = disk::ParentPolicy::Skip;
     o.lock = disk::Lock::None;
     auto child = image::open_image(env, candidate, o);
+    // A sibling that a writer holds (another compaction in the same folder) may be read half-written: that
+    // doubt is "in use, try again", not a damaged file. (Only asked after a failed read, so that no lock of
+    // ours ever stands in a writer's way.)
+    auto held_by_a_writer = [&] {
+      disk::OpenOptions probe = o;
+      probe.lock = disk::Lock::Shared;
+      auto again = image::open_image(env, candidate, probe);
+      return !again && again.error().code() == ReturnCode::InUse;
+    };
+    if (!child && held_by_a_writer()) {
+      return fail(ReturnCode::InUse, disk.path(),
+                  fmt::format("{} beside it is being written by another program, so whether it is a differencing "
+                              "disk of this one cannot be told now; try again when it is done (or use --mode "
+                              "prezeroed)",
+                              candidate));
+    }
     if (!child) {
       // A file that is no image opens as raw; this one looks like a VHD or VHDX yet cannot be read (damaged, or
       // an I/O error): it may be a child, so the doubt refuses.
