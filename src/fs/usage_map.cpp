@@ -12,6 +12,7 @@
 
 #include "fs/partition_table.h"
 #include "fs/ranges.h"
+#include "fs/readers.h"
 #include "fs/volume_scan.h"
 
 namespace vhdkit::fs {
@@ -35,9 +36,7 @@ UsageMap whole_disk(uint64_t disk_size, std::string note) {
 Result<VolumeScan> scan_window(disk::VirtualDisk& d, uint64_t offset, uint64_t size) {
   std::vector<std::byte> head(std::min(size, kProbeBytes));
   VHDKIT_TRY(read_exact(d, offset, head));
-  // ext first: mke2fs does not clear an old swap signature beyond the superblock's sector.
-  if (looks_like_ext(head)) return read_ext(d, offset, size);
-  if (looks_like_swap(head)) return read_swap(head, offset, size);
+  if (const Reader* r = recognise(head)) return r->read(d, head, offset, size);
   return kept_whole(offset, size, "", "no file system recognised");
 }
 
@@ -46,7 +45,7 @@ Result<bool> recognised_at(disk::VirtualDisk& d, uint64_t offset) {
   if (offset >= d.virtual_size()) return false;
   std::vector<std::byte> head(std::min(d.virtual_size() - offset, kProbeBytes));
   VHDKIT_TRY(read_exact(d, offset, head));
-  return looks_like_ext(head) || looks_like_swap(head);
+  return recognise(head) != nullptr;
 }
 
 Volume make_volume(const std::string& table, const std::string& type, uint64_t offset, uint64_t size) {
@@ -127,7 +126,7 @@ Result<UsageMap> map_usage_impl(disk::VirtualDisk& d) {
 
   std::vector<std::byte> head(std::min(disk_size, kProbeBytes));
   VHDKIT_TRY(read_exact(d, 0, head));
-  const bool bare_fs = looks_like_ext(head) || looks_like_swap(head);
+  const bool bare_fs = recognise(head) != nullptr;
 
   if (plausible_mbr(mbr)) {
     // A file system's superblock at the disk's start next to a partition table: one of them is stale, and
