@@ -33,11 +33,6 @@ class ServiceJobClient final : public JobClient {
       return Started{ReturnCode::NotSupported, "",
                      "--output is not part of the service's API; run it without --service"};
     }
-    if (request.parent_of_children == compact::ParentOfChildren::Declared) {
-      return Started{ReturnCode::NotSupported, "",
-                     "--is-parent is not part of the service's API; run it without --service (the service finds "
-                     "children beside the image itself)"};
-    }
     // JSON carries text, and a host path is bytes: a name that is not UTF-8 cannot be sent as it is, and
     // sending it repaired would name another file.
     if (valid_utf8(request.path) != request.path) {
@@ -49,6 +44,7 @@ class ServiceJobClient final : public JobClient {
     bool dry = request.action == compact::Action::DryRun;
     json body{{"Path", request.path}, {"Mode", static_cast<uint16_t>(request.mode)}};
     if (dry) body["DryRun"] = true;
+    if (request.parent_of_children == compact::ParentOfChildren::Declared) body["IsParent"] = true;
     auto r = service::http_call(socket_, "POST", service::kCompactPathV2, service::json_text(body));
     if (!r) return Started{r.error().code(), "", r.error().what()};
     ReturnCode rv = return_value(*r);

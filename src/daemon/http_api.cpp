@@ -142,7 +142,9 @@ ApiReply Api::compact(const ApiRequest& request, bool v1) {
   json body;
   std::optional<ApiReply> refused =
       v1 ? parse_body(request.body, {{"Path", true}}, body)
-         : parse_body(request.body, {{"Path", true}, {"Mode", false}, {"DryRun", false}, {"Force", false}}, body);
+         : parse_body(request.body,
+                      {{"Path", true}, {"Mode", false}, {"DryRun", false}, {"Force", false}, {"IsParent", false}},
+                      body);
   if (refused) return *refused;
   CompactRequest req;
   if (auto r = check_path(body["Path"], req.path)) return *r;
@@ -156,6 +158,11 @@ ApiReply Api::compact(const ApiRequest& request, bool v1) {
   if (body.contains("DryRun")) {
     if (!body["DryRun"].is_boolean()) return refuse(400, ReturnCode::IncorrectDataType, "DryRun must be true or false");
     if (body["DryRun"].get<bool>()) req.action = compact::Action::DryRun;
+  }
+  if (body.contains("IsParent")) {
+    if (!body["IsParent"].is_boolean())
+      return refuse(400, ReturnCode::IncorrectDataType, "IsParent must be true or false");
+    if (body["IsParent"].get<bool>()) req.parent_of_children = compact::ParentOfChildren::Declared;
   }
   ReadOnlyFiles read_only = ReadOnlyFiles::Refuse;
   if (body.contains("Force")) {

@@ -2,6 +2,7 @@
 // The File/Env contract, run against every implementation: what any code above src/io may rely on.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <numeric>
@@ -244,6 +245,22 @@ TEST_P(FileContract, EnvOpensCreatesRenamesAndRemoves) {
   auto again = env().open(path("t"), Access::ReadWrite, Creation::CreateOrTruncate);
   ASSERT_TRUE(again);
   EXPECT_EQ(*(*again)->size(), 0u);
+}
+
+// The parent rule lists an image's folder to find the children that name it: names only, sorted, the
+// folder's own files and not those of its sub-folders.
+TEST_P(FileContract, ListFilesNamesTheFolderFilesSortedWithoutSubfolders) {
+  create("b.vhdx");
+  create("a.vhd");
+  create("c");
+  if (GetParam().name == "Posix") std::filesystem::create_directories(path("sub"));
+  create("sub/x");
+  auto names = env().list_files(path(""));
+  ASSERT_TRUE(names) << names.error().what();
+  EXPECT_EQ(*names, (std::vector<std::string>{"a.vhd", "b.vhdx", "c"}));
+  auto inner = env().list_files(path("sub"));
+  ASSERT_TRUE(inner) << inner.error().what();
+  EXPECT_EQ(*inner, std::vector<std::string>{"x"});
 }
 
 INSTANTIATE_TEST_SUITE_P(All, FileContract, ::testing::ValuesIn(implementations()),

@@ -87,6 +87,21 @@ TEST(Daemon, CompactsAVhdxAndReportsTheJob) {
   EXPECT_EQ(refused["ReturnValue"], 32770) << refused.dump();
   EXPECT_NE(refused.dump().find("LeaveBlockAllocated"), std::string::npos) << refused.dump();
   EXPECT_EQ(sha256(fixed), sha);
+
+  // A parent the caller declares (IsParent, as `vhdkit compact --is-parent --service`): Full and Quick are
+  // refused with 32775 before a job exists, the file unchanged; a field of another type is refused as such.
+  std::string parent = make_dynamic_vhdx(dir, "parent.vhdx", "DZZD", 2 * kMiB);
+  std::string parent_sha = sha256(parent);
+  for (int mode : {0, 1}) {
+    json declared = d.call("POST", kCompact, json{{"Path", parent}, {"Mode", mode}, {"IsParent", true}}).body;
+    EXPECT_EQ(declared["ReturnValue"], 32775) << declared.dump();
+    EXPECT_NE(declared.dump().find("you said"), std::string::npos) << declared.dump();
+  }
+  EXPECT_EQ(d.call("POST", kCompact, json{{"Path", parent}, {"IsParent", "yes"}}).body["ReturnValue"], 32776);
+  EXPECT_EQ(sha256(parent), parent_sha);
+  json prezeroed = d.call("POST", kCompact, json{{"Path", parent}, {"Mode", 4}, {"IsParent", true}}).body;
+  ASSERT_EQ(prezeroed["ReturnValue"], 4096) << prezeroed.dump();
+  EXPECT_EQ(d.wait_job(prezeroed["Job"])["JobState"], 7);
 }
 
 TEST(Daemon, EveryReturnCodeIsProvoked) {

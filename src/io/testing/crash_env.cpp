@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <set>
@@ -529,6 +530,27 @@ void CrashEnv::record_directory_op(DirectoryOp op) {
   power_->count();
 }
 
+namespace {
+
+// Workloads this short always run in full: the sampling is for the long compactions.
+constexpr uint64_t kAlwaysCheckedOps = 16;
+constexpr uint64_t kCheckedTail = 6;
+
+uint64_t cut_stride(const EnumerationOptions& options) {
+  if (const char* v = std::getenv("VHDKIT_CRASH_STRIDE")) {
+    char* end = nullptr;
+    unsigned long long n = std::strtoull(v, &end, 10);
+    if (end != v && *end == 0 && n >= 1) return n;
+  }
+  return std::max<uint64_t>(options.cut_stride, 1);
+}
+
+bool sampled(uint64_t cut, uint64_t total, uint64_t stride) {
+  return stride == 1 || total <= kAlwaysCheckedOps || cut == 1 || cut % stride == 0 || cut + kCheckedTail > total;
+}
+
+}  // namespace
+
 CrashCoverage run_crash_matrix(const std::function<void(CrashEnv&)>& setup, const std::function<void(Env&)>& workload,
                                const std::string& path,
                                const std::function<void(MemEnv& after, const CrashPoint&)>& check,
@@ -541,7 +563,9 @@ CrashCoverage run_crash_matrix(const std::function<void(CrashEnv&)>& setup, cons
     workload(env);
     coverage.total_ops = env.mutating_ops();
   }
+  const uint64_t stride = cut_stride(options);
   for (uint64_t cut = 1; cut <= coverage.total_ops; ++cut) {
+    if (!sampled(cut, coverage.total_ops, stride)) continue;
     CrashEnv env;
     setup(env);
     env.make_durable();

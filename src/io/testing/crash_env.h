@@ -79,6 +79,10 @@ struct EnumerationOptions {
   size_t random_subsets = 8;            // otherwise this many random subsets
   size_t max_torn_prefixes = 16;        // torn variants of the last write: its first k sectors new
   uint64_t seed = 1;
+  // run_crash_matrix: cut the power after every op (1), or only after every Nth op of a long workload, plus
+  // its first and last few ops (where the shrink and the header switch happen). The environment variable
+  // VHDKIT_CRASH_STRIDE overrides it: sanitizer builds run the matrices sampled, the normal build in full.
+  uint64_t cut_stride = 1;
 };
 
 class CrashEnv final : public Env {
