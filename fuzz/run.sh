@@ -15,9 +15,10 @@ cmake --build "$build" -j "$(nproc)"
 
 work="$build/fuzz-run"
 rm -rf "$work"
-mkdir -p "$work/image" "$work/bases" "$work/vhdx" "$work/fs" "$work/findings"
+mkdir -p "$work/image" "$work/bases" "$work/vhdx" "$work/fs" "$work/http" "$work/findings"
 "$build/fuzz/fuzz_seeds" "$work/image" "$work/bases" "$work/vhdx"
 ./fuzz/fs_seeds.sh "$work/fs"
+./fuzz/http_seeds.sh "$work/http"
 
 run() {
   local target=$1 corpus=$2 max_len=$3
@@ -37,3 +38,4 @@ run() {
 run fuzz_image "$work/image" 131072
 run fuzz_vhdx "$work/vhdx" 1024
 run fuzz_fs "$work/fs" 1200000
+run fuzz_http "$work/http" 16384

@@ -28,12 +28,18 @@ enum class Action { Compact, DryRun };
 // Declared: the caller says so (children elsewhere). A parent gets no Full or Quick (32775).
 enum class ParentOfChildren { Detect, Declared };
 
+enum class ReaderLock { Shared, NoWriter };
+
 struct Options {
   Mode mode = Mode::Full;
   Action action = Action::Compact;
   // Write a compacted copy here (temp file, fsync, rename, fsync the folder) and leave the source alone.
   std::optional<std::string> output_path;
   ParentOfChildren parent_of_children = ParentOfChildren::Detect;
+  // How a dry run holds the image. NoWriter for a reader who may not write it (the service's caller
+  // without write access): no lock that could keep its owner out; a writer that came during the run makes
+  // the answer InUse.
+  ReaderLock reader_lock = ReaderLock::Shared;
 };
 
 // Told about progress; asked at every safe point whether to stop. Called from the compacting thread.

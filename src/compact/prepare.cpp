@@ -50,13 +50,18 @@ Status copy_file(io::File& from, io::File& to) {
 }
 
 bool writes_in_place(const Options& o) { return o.action == Action::Compact && !o.output_path; }
+// A copy (--output) must read a source no one changes meanwhile: only a dry run may read without a lock.
+bool dry_run(const Options& o) { return o.action == Action::DryRun; }
 
 // Opens the image once and returns it ready for the executor (see prepare.h for the order).
 Result<std::unique_ptr<CompactableImage>> open_checked(io::Env& env, const std::string& path, const Options& request,
                                                        bool write, std::optional<io::FileIdentity>& identity) {
   const io::Access access = write ? io::Access::ReadWrite : io::Access::ReadOnly;
   VHDKIT_ASSIGN(auto file, env.open(path, access));
-  VHDKIT_TRY(image::take_lock(*file, access, write ? disk::Lock::Exclusive : disk::Lock::Shared));
+  const disk::Lock lock = write                                                             ? disk::Lock::Exclusive
+                          : request.reader_lock == ReaderLock::NoWriter && dry_run(request) ? disk::Lock::NoWriter
+                                                                                            : disk::Lock::Shared;
+  VHDKIT_TRY(image::take_lock(*file, access, lock));
   if (auto id = file->identity()) identity = *id;
   VHDKIT_ASSIGN(disk::Format format, image::detect_format(*file));
 
@@ -110,7 +115,17 @@ Result<Report> Prepared::run(io::Env& env, Observer* observer) {
   ran_ = true;
   SilentObserver silent;
   Observer& obs = observer ? *observer : silent;
-  if (!options_.output_path || options_.action == Action::DryRun) return run_compaction(*image_, options_, obs);
+  if (dry_run(options_)) {
+    VHDKIT_ASSIGN(Report report, run_compaction(*image_, options_, obs));
+    if (options_.reader_lock == ReaderLock::NoWriter) {
+      // Read without a lock: had a writer come meanwhile, what was read may mix two states of the image.
+      if (auto s = image_->file().try_lock(io::LockMode::NoWriter); !s)
+        return fail(s.error().code(), path_,
+                    s.error().message() + " (it was opened for writing while it was read: try again)");
+    }
+    return report;
+  }
+  if (!options_.output_path) return run_compaction(*image_, options_, obs);
 
   // --output: the source is only read; the copy is compacted as a temporary file beside the output, then
   // flushed, renamed over the output and the folder synced (io::AtomicOutput, rule D8), so that the output

@@ -12,12 +12,12 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
-#include <cctype>
 #include <filesystem>
 #include <thread>
 #include <vector>
 
 #include "daemon/connection_limits.h"
+#include "daemon/http_request.h"
 #include "daemon/work_pool.h"
 #include "service/job_json.h"
 
@@ -36,20 +36,6 @@ struct Identity {
   std::optional<Caller> caller;  // unset on TCP until the token is checked
   std::string token;             // the token TCP callers must present
 };
-
-// "Authorization: Bearer <token>", the scheme in any case (RFC 9110 makes it case-insensitive), the token
-// compared in time that does not depend on where it differs.
-bool bearer_token_matches(std::string_view header, const std::string& token) {
-  constexpr std::string_view kScheme = "bearer ";
-  if (token.empty() || header.size() < kScheme.size()) return false;
-  for (size_t i = 0; i < kScheme.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) return false;
-  std::string_view given = header.substr(kScheme.size());
-  unsigned char differ = given.size() == token.size() ? 0 : 1;
-  for (size_t i = 0; i < token.size(); ++i)
-    differ |= static_cast<unsigned char>(token[i] ^ (i < given.size() ? given[i] : ~token[i]));
-  return differ == 0;
-}
 
 // One connection: read a request, answer it, repeat while the client keeps the connection alive.
 template <class Socket>
@@ -76,8 +62,7 @@ class Session : public std::enable_shared_from_this<Session<Socket>> {
  private:
   void read() {
     parser_.emplace();
-    parser_->header_limit(8 * 1024);
-    parser_->body_limit(options_.max_body);
+    apply_limits(*parser_, options_.max_body);
     timer_.expires_after(refusal_ ? std::chrono::seconds(2) : options_.idle_timeout);
     timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (!ec) self->close();  // idle or too slow: drop it
@@ -88,20 +73,9 @@ class Session : public std::enable_shared_from_this<Session<Socket>> {
 
   void on_read(beast::error_code ec) {
     timer_.cancel();
-    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted || ec == asio::error::eof ||
-        ec == asio::error::connection_reset) {
-      return close();
-    }
-    if (ec == http::error::body_limit) {
-      return reply_and_close(Api::refuse(413, ReturnCode::InvalidParameter,
-                                         fmt::format("the body is larger than {} bytes", options_.max_body)));
-    }
-    if (ec == http::error::header_limit) {
-      return reply_and_close(Api::refuse(431, ReturnCode::InvalidParameter, "the request's header is too large"));
-    }
     if (ec) {
-      return reply_and_close(
-          Api::refuse(400, ReturnCode::InvalidParameter, fmt::format("malformed HTTP request: {}", ec.message())));
+      std::optional<ApiReply> reply = read_failure_reply(ec, options_.max_body);
+      return reply ? reply_and_close(std::move(*reply)) : close();
     }
     if (refusal_) return reply_and_close(Api::refuse(503, ReturnCode::NotAvailable, *refusal_));
     auto& req = parser_->get();
@@ -113,14 +87,13 @@ class Session : public std::enable_shared_from_this<Session<Socket>> {
       }
       identity_.caller = own_caller();
     }
-    ApiRequest request{std::string(req.method_string()), std::string(req.target()), std::move(req.body()),
-                       *identity_.caller};
     const bool keep_alive = req.keep_alive();
-    if (!Api::is_image_work(request)) return write(answer(request), keep_alive);
+    ApiRequest request = api_request(*parser_, *identity_.caller);
+    if (!Api::is_image_work(request)) return write(answer(api_, request), keep_alive);
     // Image work leaves the HTTP threads; its reply comes back to this connection's strand.
     auto self = this->shared_from_this();
     bool queued = image_work_.try_post([self, request, keep_alive] {
-      ApiReply reply = self->answer(request);
+      ApiReply reply = answer(self->api_, request);
       asio::post(self->socket_.get_executor(),
                  [self, reply = std::move(reply), keep_alive]() mutable { self->write(std::move(reply), keep_alive); });
     });
@@ -129,16 +102,6 @@ class Session : public std::enable_shared_from_this<Session<Socket>> {
                         fmt::format("{} requests that read images are waiting already (image-queue); try again later",
                                     image_work_.queue_limit())),
             keep_alive);
-    }
-  }
-
-  ApiReply answer(const ApiRequest& request) {
-    // Nothing below should throw (the library returns Status); should something still (bad_alloc, a json
-    // type error), this connection gets 500 and the server carries on.
-    try {
-      return api_.handle(request);
-    } catch (const std::exception& e) {
-      return Api::refuse(500, ReturnCode::Failed, fmt::format("vhdkitd could not answer: {}", e.what()));
     }
   }
 
@@ -167,7 +130,7 @@ class Session : public std::enable_shared_from_this<Session<Socket>> {
   Socket socket_;
   asio::steady_timer timer_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<RequestParser> parser_;
   Api& api_;
   WorkPool& image_work_;
   const ServerOptions& options_;

@@ -111,7 +111,8 @@ enum class ParentPolicy {
 
 // Which lock the dispatcher takes on the image before it parses anything (durability rule D9). A writer
 // always holds Exclusive; a reader that must see a file nobody changes under it (a dry run) asks Shared.
-enum class Lock { None, Shared, Exclusive };
+// None: no lock and no check. NoWriter: refused while someone writes, holding nothing (io::LockMode).
+enum class Lock { None, Shared, Exclusive, NoWriter };
 
 struct OpenOptions {
   io::Access access = io::Access::ReadOnly;

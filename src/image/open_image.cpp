@@ -16,6 +16,7 @@ Status take_lock(io::File& file, io::Access access, disk::Lock lock) {
     case disk::Lock::None: return ok();
     case disk::Lock::Shared: return file.try_lock(io::LockMode::Shared);
     case disk::Lock::Exclusive: return file.try_lock(io::LockMode::Exclusive);
+    case disk::Lock::NoWriter: return file.try_lock(io::LockMode::NoWriter);
   }
   return ok();
 }

@@ -23,7 +23,11 @@
 
 namespace vhdkit::io {
 
-enum class LockMode { Shared, Exclusive };
+// Shared: we read, and no one may write meanwhile. Exclusive: we write. NoWriter: we read but hold nothing,
+// refused only while someone writes: for readers who may not write the file themselves (a service's
+// unprivileged caller), so that they cannot keep its owner, or qemu, from writing it; what they read is
+// checked again afterwards (a writer that came in between makes the answer InUse).
+enum class LockMode { Shared, Exclusive, NoWriter };
 
 // Which file an open File is, and who may write it: what a service checks on the file it opened (never
 // on a path that could be swapped after the check).

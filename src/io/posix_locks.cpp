@@ -109,10 +109,12 @@ Status try_lock(int fd, const std::string& path, LockMode mode) {
     return ok();
   }
   // Shared: drop an exclusive lock we may hold, refuse while someone writes, then say what we need.
+  // NoWriter: only the refusal.
   if (int err = set_lock(fd, F_UNLCK, 0, 0)) return fail(lock_error(path, "unlock", err));
   for (off_t perm : {kWrite, kResize}) {
     if (locked_by_others(fd, kPermBase + perm)) return in_use(fd, path, ", which has it open for writing");
   }
+  if (mode == LockMode::NoWriter) return ok();
   for (off_t byte : {kPermBase + kConsistentRead, kSharedBase + kWrite, kSharedBase + kResize}) {
     int err = set_lock(fd, F_RDLCK, byte, 1);
     if (!err) continue;

@@ -9,6 +9,8 @@
 //   Shared (we only read): refused while someone holds write or resize (bytes 101, 103); then read locks on
 //     100 (we read) and 201, 203 (we do not share write or resize), so qemu readers coexist, qemu writers
 //     are refused, and a vhdkit writer is refused.
+//   NoWriter (we read, but may not write the file): refused while someone holds write or resize, as Shared;
+//     then no lock at all, so that writers that come later are not refused.
 // Locks belong to the open file description: closing the file releases them.
 #pragma once
 

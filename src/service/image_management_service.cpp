@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "service/image_management_service.h"
+#include "service/image_state.h"
 
 #include <fmt/format.h>
 
@@ -65,6 +66,7 @@ Result<std::unique_ptr<PreparedCompaction>> ImageManagementService::check(const 
   options.output_path = request.output_path;
   options.parent_of_children = request.parent_of_children;
   io::Env& access = request.access_env ? *request.access_env : env_;
+  if (options.action == compact::Action::DryRun) options.reader_lock = reader_lock_for(access, path);
   return engine_->prepare(access, path, options);
 }
 

@@ -20,10 +20,15 @@ Status check_absolute(const std::string& path) {
 
 }  // namespace
 
+compact::ReaderLock reader_lock_for(io::Env& access, const std::string& path) {
+  return access.check_writable(path) ? compact::ReaderLock::Shared : compact::ReaderLock::NoWriter;
+}
+
 Result<VirtualHardDiskState> get_virtual_hard_disk_state(io::Env& access, Engine& engine, const std::string& path) {
   VHDKIT_TRY(check_absolute(path));
   compact::Options dry;
   dry.action = compact::Action::DryRun;
+  dry.reader_lock = reader_lock_for(access, path);
   VirtualHardDiskState state;
   auto prepared = engine.prepare(access, path, dry);
   if (!prepared && prepared.error().code() == ReturnCode::InvalidState) {

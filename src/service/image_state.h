@@ -35,6 +35,11 @@ struct Validation {
 
 // `access` opens the image and its parents (the daemon's CallerEnv: as the caller), once. An image that
 // another program or a job of this service holds for writing is reported in use (its lock says so).
+// How a read-only look at an image (a dry run, the state) holds it: Shared for a caller who may write it,
+// NoWriter for one who may not, so that looping such calls cannot keep the image's owner (or qemu) from
+// writing it.
+compact::ReaderLock reader_lock_for(io::Env& access, const std::string& path);
+
 Result<VirtualHardDiskState> get_virtual_hard_disk_state(io::Env& access, Engine& engine, const std::string& path);
 Result<Validation> validate_virtual_hard_disk(io::Env& access, const std::string& path);
 

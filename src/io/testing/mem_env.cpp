@@ -126,6 +126,7 @@ Status MemFile::do_try_lock(LockMode mode) {
   if (mode == LockMode::Exclusive && access_ != Access::ReadWrite)
     return fail(error(ReturnCode::InvalidState, "an exclusive lock needs the file open for writing"));
   std::lock_guard g(node_->mu);
+  if (mode == LockMode::NoWriter) node_->locks.erase(this);
   for (const auto& [holder, held] : node_->locks) {
     if (holder == this) continue;
     if (mode == LockMode::Exclusive || held == LockMode::Exclusive) {
@@ -134,7 +135,7 @@ Status MemFile::do_try_lock(LockMode mode) {
                                                held == LockMode::Exclusive ? "exclusive" : "shared")));
     }
   }
-  node_->locks[this] = mode;
+  if (mode != LockMode::NoWriter) node_->locks[this] = mode;
   return ok();
 }
 
