@@ -32,14 +32,14 @@ enum class FatType { Fat12, Fat16, Fat32 };
 
 struct Geometry {
   FatType type = FatType::Fat12;
-  uint64_t sector = 0, cluster = 0;       // bytes
-  uint64_t reserved = 0, fats = 0;        // sectors, count
+  uint64_t sector = 0, cluster = 0;  // bytes
+  uint64_t reserved = 0, fats = 0;   // sectors, count
   uint64_t fat_sectors = 0, root_sectors = 0, total_sectors = 0;
-  uint64_t clusters = 0;                  // data clusters, numbered 2 .. clusters + 1
-  uint64_t data_start = 0;                // bytes from the volume's start
+  uint64_t clusters = 0;    // data clusters, numbered 2 .. clusters + 1
+  uint64_t data_start = 0;  // bytes from the volume's start
   uint8_t media = 0;
-  uint8_t state = 0;                      // BS_Reserved1
-  uint32_t root_cluster = 0;              // FAT32
+  uint8_t state = 0;          // BS_Reserved1
+  uint32_t root_cluster = 0;  // FAT32
   uint16_t ext_flags = 0, fsinfo = 0, backup_boot = 0;
 };
 
@@ -111,7 +111,8 @@ Parsed parse_bpb(std::span<const std::byte> head) {
     if ((g.ext_flags & 0x80) && (g.ext_flags & 0x0F) >= g.fats) return bad("the active FAT does not exist");
     if (g.root_cluster < 2 || g.root_cluster > g.clusters + 1) return bad("the root directory cluster is out of range");
   } else {
-    if (fat16 == 0 || root_entries == 0) return bad("a FAT12/16 cluster count without a 16-bit FAT size or a root directory");
+    if (fat16 == 0 || root_entries == 0)
+      return bad("a FAT12/16 cluster count without a 16-bit FAT size or a root directory");
     g.state = static_cast<uint8_t>(b[37]);
   }
   // The FAT must hold an entry for every cluster (and the two reserved entries).
@@ -178,7 +179,8 @@ Result<VolumeScan> read_fat(disk::VirtualDisk& disk, std::span<const std::byte> 
       std::vector<std::byte> backup(g.sector);
       VHDKIT_TRY(read_exact(disk, offset + g.backup_boot * g.sector, backup));
       // The BPB proper (bytes 11-63) gives the geometry: a backup that disagrees makes the volume doubtful.
-      if (std::memcmp(backup.data() + 11, head.data() + 11, 53) != 0 || load_le<uint16_t>(backup.data() + 510) != 0xAA55)
+      if (std::memcmp(backup.data() + 11, head.data() + 11, 53) != 0 ||
+          load_le<uint16_t>(backup.data() + 510) != 0xAA55)
         return whole("the backup boot sector disagrees with the boot sector");
     }
     if (g.fsinfo != 0 && g.fsinfo != 0xFFFF) {
@@ -275,9 +277,9 @@ Result<VolumeScan> read_fat(disk::VirtualDisk& disk, std::span<const std::byte> 
       return whole("the root directory's cluster is free in the FAT");
   }
   if (min_gap) {
-    s.notes.push_back(fmt::format(
-        "the FAT of the partition at {} is fragmented: free gaps shorter than {} bytes are counted as used", offset,
-        min_gap));
+    s.notes.push_back(
+        fmt::format("the FAT of the partition at {} is fragmented: free gaps shorter than {} bytes are counted as used",
+                    offset, min_gap));
   }
   // Past the last cluster (the remainder of the volume and of the partition): it may hold anything.
   const uint64_t data_end = g.data_start + g.clusters * g.cluster;

@@ -2,9 +2,9 @@
 // One table: each row names a volume type, where its signature lies (from the window's start, or from a
 // place computed from the window's size) and its bytes. Sources: LUKS1/LUKS2 on-disk format specifications
 // (magic "LUKS\xba\xbe" at 0), Linux md/md_p.h (0.90: the last 64 KiB-aligned 64 KiB of the device; 1.0:
-// 8 KiB from the end, 4 KiB aligned; 1.1: 0; 1.2: 4 KiB; magic 0xa92b4efc, then the major version: 0 or 1), btrfs (superblock at 64 KiB,
-// magic "_BHRfS_M" at its byte 64), ZFS (uberblocks of labels 0 and 1 at 128 KiB and 384 KiB, magic
-// 0x00bab10c in either byte order), bcache (superblock at 4 KiB, 16-byte magic at its byte 24), ReFS and
+// 8 KiB from the end, 4 KiB aligned; 1.1: 0; 1.2: 4 KiB; magic 0xa92b4efc, then the major version: 0 or 1), btrfs
+// (superblock at 64 KiB, magic "_BHRfS_M" at its byte 64), ZFS (uberblocks of labels 0 and 1 at 128 KiB and 384 KiB,
+// magic 0x00bab10c in either byte order), bcache (superblock at 4 KiB, 16-byte magic at its byte 24), ReFS and
 // BitLocker and exFAT (their OEM names at byte 3 of the boot sector).
 #include "fs/known_signatures.h"
 
@@ -42,8 +42,7 @@ constexpr std::array kSignatures = {
     Signature{"linux_raid_member", Where::FromStart, 4096, "\xfc\x4e\x2b\xa9\x01\x00\x00\x00"sv,
               "MD RAID member (1.2 superblock): kept whole"},
     Signature{"bcache", Where::FromStart, 4096 + 24,
-              "\xc6\x85\x73\xf6\x4e\x1a\x45\xca\x82\x65\xf5\x7f\x48\xba\x6d\x81"sv,
-              "bcache: not read yet, kept whole"},
+              "\xc6\x85\x73\xf6\x4e\x1a\x45\xca\x82\x65\xf5\x7f\x48\xba\x6d\x81"sv, "bcache: not read yet, kept whole"},
     Signature{"btrfs", Where::FromStart, 65536 + 64, "_BHRfS_M"sv, "btrfs: not read yet, kept whole"},
     Signature{"linux_raid_member", Where::Md090, 0, "\xfc\x4e\x2b\xa9\x00\x00\x00\x00"sv,
               "MD RAID member (0.90 superblock): kept whole"},

@@ -159,7 +159,8 @@ std::optional<std::string> logfile_problem(ntfs_volume* vol) {
   bool clean = ok && ntfs_is_logfile_clean(na.na, rp);
   bool cached = rp && le16_to_cpu(rp->major_ver) == 2 && le16_to_cpu(rp->minor_ver) == 0;
   std::free(rp);
-  if (cached) return "Windows kept the volume's metadata cached (Fast Startup or an abrupt stop): $LogFile is version 2.0";
+  if (cached)
+    return "Windows kept the volume's metadata cached (Fast Startup or an abrupt stop): $LogFile is version 2.0";
   if (!ok) return "$LogFile is damaged";
   if (!clean) return "$LogFile holds changes not yet applied (the volume was not shut down cleanly)";
   return std::nullopt;
@@ -199,8 +200,7 @@ Result<VolumeScan> read_ntfs(disk::VirtualDisk& disk, uint64_t offset, uint64_t 
   {
     // FORENSIC as well as RDONLY: the library must not even try to repair what it reads.
     errno = 0;
-    closer.vol = ntfs_device_mount(window.device(),
-                                   static_cast<ntfs_mount_flags>(NTFS_MNT_RDONLY | NTFS_MNT_FORENSIC));
+    closer.vol = ntfs_device_mount(window.device(), static_cast<ntfs_mount_flags>(NTFS_MNT_RDONLY | NTFS_MNT_FORENSIC));
     if (!closer.vol) {
       int e = errno;
       std::string why = "libntfs-3g refuses to mount it: " + errno_text(e);
@@ -222,8 +222,8 @@ Result<VolumeScan> read_ntfs(disk::VirtualDisk& disk, uint64_t offset, uint64_t 
   const uint64_t clusters = static_cast<uint64_t>(vol->nr_clusters);
   auto vol_bytes = checked_mul(clusters, cluster);
   if (!vol_bytes || *vol_bytes > size) {
-    return whole(fmt::format("the volume ({} clusters of {} bytes) is larger than its partition ({} bytes)",
-                             clusters, cluster, size));
+    return whole(fmt::format("the volume ({} clusters of {} bytes) is larger than its partition ({} bytes)", clusters,
+                             cluster, size));
   }
   ntfs_attr* bm = vol->lcnbmp_na;
   if (!bm) return whole("$Bitmap is not loaded");
@@ -286,9 +286,9 @@ Result<VolumeScan> read_ntfs(disk::VirtualDisk& disk, uint64_t offset, uint64_t 
   if (window.disk_error()) return fail(*window.disk_error());
   if (window.write_attempts() != 0) return whole("libntfs-3g tried to write (refused)");
   if (min_gap) {
-    s.notes.push_back(fmt::format(
-        "$Bitmap of the partition at {} is fragmented: free gaps shorter than {} bytes are counted as used", offset,
-        min_gap));
+    s.notes.push_back(
+        fmt::format("$Bitmap of the partition at {} is fragmented: free gaps shorter than {} bytes are counted as used",
+                    offset, min_gap));
   }
   // Past the last cluster: the backup boot sector, and whatever else the partition's tail holds.
   if (*vol_bytes < size) s.used.push_back({offset + *vol_bytes, size - *vol_bytes});

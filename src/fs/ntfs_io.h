@@ -22,7 +22,9 @@ class NtfsWindow {
 
   // The device to pass to ntfs_device_mount (nullptr when out of memory). After a successful mount
   // ntfs_umount frees it: call released() then.
-  struct ntfs_device* device() { return dev_; }
+  struct ntfs_device* device() {
+    return dev_;
+  }
   void released() { dev_ = nullptr; }
 
   // The first read error of the disk itself (not a read past the window): the map then fails instead of
