@@ -6,6 +6,7 @@
 // names each and says why; after Full the partition reads exactly as before. libntfs-3g never tried to write.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -144,6 +145,53 @@ TEST_F(Kept, NtfsTheLibraryRefusesOrThatDoesNotFit) {
   patch_file(big, 40, {0x00, 0x00, 0x01, 0x00});  // 65536 sectors: 32 MiB in a 16 MiB partition
   expect_kept_whole(dir_, behind_gpt(dir_, big, "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"), "ntfs", "larger than");
   EXPECT_EQ(vhdkit::fs::detail::ntfs_write_attempts_total(), 0u) << "libntfs-3g tried to write";
+}
+
+// $LogFile holding something that is neither empty nor a valid restart area: a log record page where the
+// restart pages should be. mkntfs and ntfs-3g's unmount leave $LogFile all 0xFF: its start is the first
+// cluster-aligned 64 KiB of 0xFF bytes.
+TEST_F(Kept, NtfsLogFileNotClean) {
+  std::string fs = make_ntfs(dir_, "log", 4096, files_, 16);
+  auto all = bytes_at(fs, 0, std::filesystem::file_size(fs));
+  uint64_t at = 0;
+  for (uint64_t c = 4096; c + 65536 <= all.size(); c += 4096) {
+    if (std::all_of(all.begin() + static_cast<ptrdiff_t>(c), all.begin() + static_cast<ptrdiff_t>(c + 65536),
+                    [](uint8_t b) { return b == 0xFF; })) {
+      at = c;
+      break;
+    }
+  }
+  ASSERT_NE(at, 0u) << "no empty $LogFile found";
+  patch_file(fs, at, {'R', 'C', 'R', 'D'});
+  expect_kept_whole(dir_, behind_gpt(dir_, fs, "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"), "ntfs", "$LogFile");
+}
+
+// The library mounts a volume whose boot sector says fewer sectors than $Bitmap describes: the sizes disagree.
+TEST_F(Kept, NtfsBitmapDisagreesWithTheVolume) {
+  std::string fs = make_ntfs(dir_, "bitmap", 512, files_, 24);
+  auto boot = bytes_at(fs, 0, 512);
+  const uint64_t sectors = load_le<uint64_t>(reinterpret_cast<std::byte*>(&boot[40])) - 6144;
+  std::vector<uint8_t> le(8);
+  for (int i = 0; i < 8; ++i) le[i] = static_cast<uint8_t>(sectors >> (8 * i));
+  patch_file(fs, 40, le);
+  expect_kept_whole(dir_, behind_gpt(dir_, fs, "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"), "ntfs", "$Bitmap");
+}
+
+// libntfs-3g's messages go into the reason, not to the user's terminal.
+TEST_F(Kept, NtfsLibraryMessagesStayOffTheTerminal) {
+  std::string fs = make_ntfs(dir_, "quiet", 4096, files_, 16);
+  auto boot = bytes_at(fs, 0, 512);
+  for (int at : {48, 56})
+    patch_file(fs, load_le<uint64_t>(reinterpret_cast<std::byte*>(&boot[at])) * 4096, {'X', 'X', 'X', 'X'});
+  std::string img =
+      convert(behind_gpt(dir_, fs, "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"), dir_.file("quiet.vhdx"), "vhdx");
+  RunResult r = run(q(vhdkit_bin()) + " compact --dry-run --mode full " + q(img) + " 2>" + q(dir_.file("err")));
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("refuses to mount"), std::string::npos) << r.out;
+  std::ifstream err(dir_.file("err"));
+  std::string e((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(e.find("MFT"), std::string::npos) << "libntfs-3g printed: " << e;
+  EXPECT_EQ(e.find("ntfs"), std::string::npos) << "libntfs-3g printed: " << e;
 }
 
 TEST_F(Kept, FatDirtyOrInconsistent) {
