@@ -147,23 +147,97 @@ TEST_F(Kept, NtfsTheLibraryRefusesOrThatDoesNotFit) {
   EXPECT_EQ(vhdkit::fs::detail::ntfs_write_attempts_total(), 0u) << "libntfs-3g tried to write";
 }
 
-// $LogFile holding something that is neither empty nor a valid restart area: a log record page where the
-// restart pages should be. mkntfs and ntfs-3g's unmount leave $LogFile all 0xFF: its start is the first
+// Where $LogFile's data starts: mkntfs and ntfs-3g's unmount leave it all 0xFF, so it is the first
 // cluster-aligned 64 KiB of 0xFF bytes.
-TEST_F(Kept, NtfsLogFileNotClean) {
-  std::string fs = make_ntfs(dir_, "log", 4096, files_, 16);
+uint64_t logfile_start(const std::string& fs) {
   auto all = bytes_at(fs, 0, std::filesystem::file_size(fs));
-  uint64_t at = 0;
   for (uint64_t c = 4096; c + 65536 <= all.size(); c += 4096) {
     if (std::all_of(all.begin() + static_cast<ptrdiff_t>(c), all.begin() + static_cast<ptrdiff_t>(c + 65536),
-                    [](uint8_t b) { return b == 0xFF; })) {
-      at = c;
-      break;
-    }
+                    [](uint8_t b) { return b == 0xFF; }))
+      return c;
   }
-  ASSERT_NE(at, 0u) << "no empty $LogFile found";
-  patch_file(fs, at, {'R', 'C', 'R', 'D'});
-  expect_kept_whole(dir_, behind_gpt(dir_, fs, "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"), "ntfs", "$LogFile");
+  return 0;
+}
+
+void put16(std::vector<uint8_t>& b, size_t at, uint16_t v) {
+  b[at] = static_cast<uint8_t>(v);
+  b[at + 1] = static_cast<uint8_t>(v >> 8);
+}
+
+// A $LogFile restart page as Windows leaves one (the layout of ntfs-3g's logfile.h): RESTART_PAGE_HEADER
+// ("RSTR", update sequence array at 0x1e of 9 entries for a 4096-byte page, restart area at 0x30, version
+// MAJOR.MINOR), RESTART_AREA (one log client; in use or free; flags; a 4 MiB log: 67 - 23 sequence bits;
+// client array at 0x30 of the area) and one LOG_CLIENT_RECORD named "NTFS"; the update sequence applied.
+std::vector<uint8_t> restart_page(uint16_t major, uint16_t minor, bool client_in_use, uint16_t flags) {
+  std::vector<uint8_t> p(4096, 0);
+  std::memcpy(p.data(), "RSTR", 4);
+  put16(p, 4, 0x1e);  // usa_ofs
+  put16(p, 6, 9);     // usa_count
+  put16(p, 16, 0);
+  p[17] = 0x10;  // system_page_size 4096
+  p[21] = 0x10;  // log_page_size 4096
+  put16(p, 24, 0x30);
+  put16(p, 26, minor);
+  put16(p, 28, major);
+  const size_t ra = 0x30;
+  put16(p, ra + 8, 1);                            // log_clients
+  put16(p, ra + 10, client_in_use ? 0xFFFF : 0);  // client_free_list
+  put16(p, ra + 12, client_in_use ? 0 : 0xFFFF);  // client_in_use_list
+  put16(p, ra + 14, flags);                       // RESTART_VOLUME_IS_CLEAN = 0x0002
+  p[ra + 16] = 44;                                // seq_number_bits
+  put16(p, ra + 20, 0x30 + 0xa0);                 // restart_area_length
+  put16(p, ra + 22, 0x30);                        // client_array_offset
+  p[ra + 26] = 0x40;                              // file_size 4 MiB
+  put16(p, ra + 36, 0x30);                        // log_record_header_length
+  put16(p, ra + 38, 0x40);                        // log_page_data_offset
+  const size_t cr = ra + 0x30;
+  put16(p, cr + 16, 0xFFFF);  // prev_client
+  put16(p, cr + 18, 0xFFFF);  // next_client
+  p[cr + 28] = 8;             // client_name_length
+  for (int i = 0; i < 4; ++i) p[cr + 32 + 2 * i] = static_cast<uint8_t>("NTFS"[i]);
+  // The update sequence: usn 1 at the end of each 512-byte sector, the bytes it replaced in the array.
+  put16(p, 0x1e, 1);
+  for (size_t sector = 0; sector < 8; ++sector) {
+    const size_t end = sector * 512 + 510;
+    p[0x20 + 2 * sector] = p[end];
+    p[0x21 + 2 * sector] = p[end + 1];
+    put16(p, end, 1);
+  }
+  return p;
+}
+
+TEST_F(Kept, NtfsLogFileNotClean) {
+  struct LogCase {
+    const char* name;
+    std::vector<uint8_t> page;
+    const char* why;
+  };
+  const LogCase kCases[] = {
+      // A log record page where the restart pages should be: ntfs_check_logfile fails.
+      {"damaged", {'R', 'C', 'R', 'D'}, "$LogFile is damaged"},
+      // A client still in use and no clean flag: the volume was not shut down cleanly.
+      {"unclean", restart_page(1, 1, true, 0), "not shut down cleanly"},
+      // Version 2.0: Windows 8+ kept metadata cached (Fast Startup), ntfs-3g refuses even to recover it.
+      {"cached", restart_page(2, 0, false, 2), "Fast Startup"},
+  };
+  for (const LogCase& c : kCases) {
+    SCOPED_TRACE(c.name);
+    std::string fs = make_ntfs(dir_, std::string("log_") + c.name, 4096, files_, 16);
+    const uint64_t at = logfile_start(fs);
+    ASSERT_NE(at, 0u) << "no empty $LogFile found";
+    patch_file(fs, at, c.page);
+    // ntfs-3g sees it too (on a copy: by default it "recovers" by resetting the log, or falls back to a
+    // read-only mount when Windows cached metadata).
+    const std::string copy = fs + ".copy";
+    std::filesystem::copy_file(fs, copy);
+    RunResult rw = run("mnt=$(mktemp -d) && ntfs-3g " + q(copy) +
+                       " \"$mnt\" 2>&1; s=$?; umount \"$mnt\" 2>/dev/null; "
+                       "rmdir \"$mnt\"; exit $s");
+    EXPECT_TRUE(rw.out.find("safely closed") != std::string::npos || rw.out.find("read-only") != std::string::npos)
+        << rw.out;
+    std::filesystem::remove(copy);
+    expect_kept_whole(dir_, behind_gpt(dir_, fs, "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"), "ntfs", c.why);
+  }
 }
 
 // The library mounts a volume whose boot sector says fewer sectors than $Bitmap describes: the sizes disagree.
