@@ -38,9 +38,12 @@ __attribute__((format(printf, 6, 0))) int log_handler(const char*, const char*, 
   char buf[512];
   int n = std::vsnprintf(buf, sizeof buf, format, args);
   if (n <= 0) return 0;
-  std::string m(buf, std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1));
-  while (!m.empty() && (m.back() == '\n' || m.back() == '\r')) m.pop_back();
-  if (!m.empty()) t_log->push_back(std::move(m));
+  try {  // no exception may unwind through C code
+    std::string m(buf, std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1));
+    while (!m.empty() && (m.back() == '\n' || m.back() == '\r')) m.pop_back();
+    if (!m.empty()) t_log->push_back(std::move(m));
+  } catch (...) {
+  }
   return n;
 }
 
