@@ -14,8 +14,8 @@ packages=(
   # referees used by the tests and the demo
   qemu-utils libvhdi-utils e2fsprogs libext2fs-dev gdisk ntfs-3g ntfs-3g-dev dosfstools mtools fdisk util-linux
   bzip2 gzip unzip coreutils procps curl python3 sudo strace
-  # signatures the fs tests write with real tools (named and kept: btrfs, LUKS, MD RAID)
-  btrfs-progs cryptsetup-bin mdadm
+  # signatures the fs tests write with real tools (named and kept: btrfs, LUKS)
+  btrfs-progs cryptsetup-bin
 )
 
 missing=()
