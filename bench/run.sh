@@ -4,8 +4,9 @@
 #
 #   bench/run.sh BUILD_DIR            the standard run (below)
 #   BENCH_GIB=2 bench/run.sh build    smaller main images when the disk is slow
-#   BENCH_ONLY=vhdx bench/run.sh ...  only the VHD, only the VHDX or only the ext4 (Full mode) cases
+#   BENCH_ONLY=vhdx bench/run.sh ...  only the VHD, only the VHDX, only the ext4 or only the ntfs (Full mode) cases
 #   BENCH_EXT4="8 1600 2560"          the dirty-ext4 input: GiB, MiB of live files, MiB of deleted data
+#   BENCH_NTFS="16 2048 4096"         the FSLogix-like NTFS input (GPT, VHDX): GiB, MiB live, MiB deleted
 #   BENCH_CACHE=warm ...              read each input into the page cache before its timed run (default: cold,
 #                                     the page cache dropped before each timed run, as for a big image that
 #                                     nobody read lately; dropping needs root)
@@ -82,7 +83,7 @@ compare_tools() {
   if [ "$mode" = prezeroed ]; then
     "$vhdkit" compare "$input" "$ours" > /dev/null || { echo "bench: $name: content differs!" >&2; exit 1; }
   else
-    check_ext4 "$name" "$ours" "$format"  # Full changes what free space reads: the file system is the referee
+    "check_${fs_check:-ext4}" "$name" "$ours" "$format"  # Full changes what free space reads: the file system is the referee
   fi
   local v_size q_size
   v_size=$(stat -c %s "$ours"); q_size=$(stat -c %s "$theirs")
@@ -114,6 +115,20 @@ check_ext4() {
   fi
   e2fsck -fn "$raw" > "$work/e2fsck.out" 2>&1 || { echo "bench: $name: e2fsck failed:" >&2; cat "$work/e2fsck.out" >&2; exit 1; }
   rm -f "$raw"
+}
+
+# check_ntfs NAME IMAGE FORMAT: qemu-img check, and ntfsfix -n on the NTFS in GPT partition 1.
+check_ntfs() {
+  local name=$1 image=$2 format=$3 raw="$work/check.raw"
+  [ "$format" = vhdx ] && { qemu-img check -q -f vhdx "$image" || { echo "bench: $name: qemu-img check failed" >&2; exit 1; }; }
+  qemu-img convert -f "$format" -O raw "$image" "$raw"
+  local start size
+  start=$(sfdisk -d "$raw" | awk -F'[=,]' '/start=/{print $2; exit}')
+  size=$(sfdisk -d "$raw" | awk -F'[=,]' '/start=/{print $4; exit}')
+  dd if="$raw" of="$raw.part" bs=1M iflag=skip_bytes,count_bytes skip=$((start * 512)) count=$((size * 512)) conv=sparse status=none
+  rm -f "$raw"
+  ntfsfix -n "$raw.part" > "$work/ntfsfix.out" 2>&1 || { echo "bench: $name: ntfsfix -n failed:" >&2; cat "$work/ntfsfix.out" >&2; exit 1; }
+  rm -f "$raw.part"
 }
 
 # alone NAME INPUT: vhdkit only (qemu-img would read every virtual byte of a huge VHDX: it has no block status
@@ -202,4 +217,34 @@ if [ "${BENCH_ONLY:-ext4}" = ext4 ]; then
       "$work/dirty.vhdx" vhdx block_size=32M full
     rm -f "$work/dirty.vhdx"
   done
+fi
+
+if [ "${BENCH_ONLY:-ntfs}" = ntfs ]; then
+  # 6. Full mode on an NTFS VHDX as FSLogix leaves a profile container: GPT, one NTFS partition (mkntfs on a
+  # loop device), live files and deleted random data written through an ntfs-3g mount. Needs root.
+  read -r n_gib n_live n_deleted <<< "${BENCH_NTFS:-16 2048 4096}"
+  raw="$work/ntfs.raw" mnt="$work/ntfs.mnt"
+  rm -f "$raw"; truncate -s "${n_gib}G" "$raw"
+  printf 'label: gpt\nstart=2048, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n' | sfdisk -q "$raw"
+  part_start=$(sfdisk -d "$raw" | awk -F'[=,]' '/start=/{print $2; exit}')
+  part_size=$(sfdisk -d "$raw" | awk -F'[=,]' '/start=/{print $4; exit}')
+  loop=$(losetup --find --show -o $((part_start * 512)) --sizelimit $((part_size * 512)) "$raw")
+  trap 'umount "$mnt" 2>/dev/null || true; losetup -d "$loop" 2>/dev/null || true; rm -rf "$work"' EXIT
+  mkntfs -q -f "$loop" > /dev/null 2>&1
+  mkdir -p "$mnt"
+  ntfs-3g "$loop" "$mnt"
+  mkdir -p "$mnt/live" "$mnt/deleted"
+  for ((i = 0; i < n_live / 64; i++)); do head -c 64M /dev/urandom > "$mnt/live/f$i"; done
+  for ((i = 0; i < n_deleted / 64; i++)); do head -c 64M /dev/urandom > "$mnt/deleted/f$i"; done
+  sync
+  rm -rf "$mnt/deleted"
+  umount "$mnt"
+  losetup -d "$loop"
+  trap 'rm -rf "$work"' EXIT
+  qemu-img convert -f raw -O vhdx "$raw" "$work/ntfs.vhdx"
+  rm -f "$raw"
+  "$vhdkit" compact --dry-run --mode full "$work/ntfs.vhdx" | sed -n 's/^  gpt at/   dry run: gpt at/p'
+  fs_check=ntfs compare_tools "NTFS ${n_gib} GiB (GPT, ${n_live} MiB live, ${n_deleted} MiB deleted), VHDX, Full" \
+    "$work/ntfs.vhdx" vhdx "" full
+  rm -f "$work/ntfs.vhdx"
 fi

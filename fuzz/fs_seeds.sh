@@ -40,3 +40,35 @@ printf 'label: gpt\nfirst-lba: 34\nstart=64, size=320, type=linux\nstart=384, si
 dd if="$tmp/ext4" of="$out/gpt" bs=512 seek=64 conv=notrunc status=none
 dd if="$tmp/bigalloc" of="$out/gpt" bs=512 seek=576 count=320 conv=notrunc status=none
 cp "$tmp/ext3" "$out/ext3"
+
+# NTFS (mkntfs, files added through an ntfs-3g mount, one deleted), FAT12 (mkfs.vfat, mcopy, mdel), bare
+# and behind GPT, and signature-only volumes (named and kept whole). FAT16 and FAT32 need 4085 and 65525
+# clusters (2 and 32 MiB), more than the fuzzer's max_len: their BPB checks are fuzzed from the FAT12 seeds.
+truncate -s 1100K "$tmp/ntfs"
+mkntfs -q -F -f -c 512 "$tmp/ntfs" > /dev/null 2>&1
+mkdir -p "$tmp/ntfs.mnt"
+trap 'umount "$tmp/ntfs.mnt" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+ntfs-3g "$tmp/ntfs" "$tmp/ntfs.mnt"
+cp -r "$tmp/content/." "$tmp/ntfs.mnt/"
+rm "$tmp/ntfs.mnt/c"
+umount "$tmp/ntfs.mnt"
+cp "$tmp/ntfs" "$out/ntfs"
+truncate -s 64K "$out/fat12" && mkfs.vfat -F 12 "$out/fat12" > /dev/null 2>&1
+MTOOLS_SKIP_CHECK=1 mcopy -s -i "$out/fat12" "$tmp/content/a" "$tmp/content/c" ::/
+MTOOLS_SKIP_CHECK=1 mdel -i "$out/fat12" ::/c
+
+truncate -s 1170K "$out/gpt-ntfs"
+printf 'label: gpt\nfirst-lba: 34\nstart=64, size=2200, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n' |
+  sfdisk -q "$out/gpt-ntfs" > /dev/null 2>&1
+dd if="$tmp/ntfs" of="$out/gpt-ntfs" bs=512 seek=64 conv=notrunc status=none
+truncate -s 512K "$out/gpt-fat"
+printf 'label: gpt\nfirst-lba: 34\nstart=64, size=128, type=U\nstart=192, size=256, type=linux\n' |
+  sfdisk -q "$out/gpt-fat" > /dev/null 2>&1
+dd if="$out/fat12" of="$out/gpt-fat" bs=512 seek=64 conv=notrunc status=none
+# A LUKS2, a btrfs and an MD 1.2 signature in one GPT partition each.
+truncate -s 512K "$out/gpt-named"
+printf 'label: gpt\nfirst-lba: 34\nstart=64, size=256, type=linux\nstart=320, size=256, type=linux\nstart=576, size=256, type=linux\n' |
+  sfdisk -q "$out/gpt-named" > /dev/null 2>&1
+printf 'LUKS\272\276\000\002' | dd of="$out/gpt-named" bs=1 seek=$((64 * 512)) conv=notrunc status=none
+printf '_BHRfS_M' | dd of="$out/gpt-named" bs=1 seek=$((320 * 512 + 65536 + 64)) conv=notrunc status=none
+printf '\374\116\053\251\001\000\000\000' | dd of="$out/gpt-named" bs=1 seek=$((576 * 512 + 4096)) conv=notrunc status=none

@@ -12,8 +12,10 @@ packages=(
   # the fuzz targets (fuzz/run.sh): clang 16 and its libFuzzer and sanitizer runtimes
   clang-16 libclang-rt-16-dev
   # referees used by the tests and the demo
-  qemu-utils libvhdi-utils e2fsprogs libext2fs-dev gdisk ntfs-3g dosfstools mtools fdisk util-linux
+  qemu-utils libvhdi-utils e2fsprogs libext2fs-dev gdisk ntfs-3g ntfs-3g-dev dosfstools mtools fdisk util-linux
   bzip2 gzip unzip coreutils procps curl python3 sudo strace
+  # signatures the fs tests write with real tools (named and kept: btrfs, LUKS)
+  btrfs-progs cryptsetup-bin
 )
 
 missing=()

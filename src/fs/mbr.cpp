@@ -46,14 +46,23 @@ Partition describe(uint8_t type, uint64_t offset, uint64_t size) {
     case 0x8E: opaque("LVM", "LVM: not read yet, kept whole"); break;
     case 0xFD: opaque("Linux RAID", "Linux RAID: not read, kept whole"); break;
     case 0xE8: opaque("LUKS", "LUKS: encrypted, kept whole"); break;
-    case 0xEF: opaque("EFI System", "FAT: not read yet, kept whole"); break;
+    case 0xEF:
+      p.type = "EFI System";
+      p.content = Content::Windows;
+      break;
     case 0x01:
     case 0x04:
     case 0x06:
     case 0x0B:
     case 0x0C:
-    case 0x0E: opaque("FAT", "FAT: not read yet, kept whole"); break;
-    case 0x07: opaque("NTFS/exFAT", "NTFS/exFAT: not read yet, kept whole"); break;
+    case 0x0E:
+      p.type = "FAT";
+      p.content = Content::Windows;
+      break;
+    case 0x07:
+      p.type = "NTFS/exFAT";
+      p.content = Content::Windows;
+      break;
     case 0x42: opaque("Windows dynamic disk", "Windows dynamic disk: not read, kept whole"); break;
     default:
       opaque(fmt::format("unknown 0x{:02x}", type),

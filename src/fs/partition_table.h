@@ -19,9 +19,10 @@ namespace vhdkit::fs::detail {
 
 // What a partition's type says about how to read it.
 enum class Content {
-  Linux,   // may hold ext2/3/4 or swap: probe its content
-  Swap,    // a swap partition type: probe for swap (and ext, in case the type lies)
-  Opaque,  // a type we do not read (LVM, LUKS, RAID, FAT, NTFS, MSR, unknown): all used
+  Linux,    // may hold ext2/3/4 or swap: probe its content
+  Swap,     // a swap partition type: probe for swap (and ext, in case the type lies)
+  Windows,  // NTFS, FAT or EFI System: probe its content (every reader is tried, as for Linux)
+  Opaque,   // a type we do not read (LVM, LUKS, RAID, MSR, BIOS boot, LDM, unknown): all used
 };
 
 struct Partition {

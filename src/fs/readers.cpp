@@ -3,6 +3,9 @@
 
 #include <array>
 
+#include "fs/fat.h"
+#include "fs/ntfs.h"
+
 namespace vhdkit::fs::detail {
 namespace {
 
@@ -14,8 +17,20 @@ Result<VolumeScan> swap_reader(disk::VirtualDisk&, std::span<const std::byte> he
   return read_swap(head, offset, size);
 }
 
-// ext first: mke2fs does not clear an old swap signature beyond the superblock's sector.
+Result<VolumeScan> ntfs_reader(disk::VirtualDisk& d, std::span<const std::byte>, uint64_t offset, uint64_t size) {
+  return read_ntfs(d, offset, size);
+}
+
+Result<VolumeScan> fat_reader(disk::VirtualDisk& d, std::span<const std::byte> head, uint64_t offset, uint64_t size) {
+  return read_fat(d, head, offset, size);
+}
+
+// NTFS and FAT first: mkntfs and mkfs.fat need not overwrite an old ext superblock at byte 1024, while
+// mke2fs zeroes the boot sector they live in. NTFS before FAT: an NTFS boot sector carries a BPB too.
+// ext before swap: mke2fs does not clear an old swap signature beyond the superblock's sector.
 constexpr std::array kReaders = {
+    Reader{"ntfs", looks_like_ntfs, ntfs_reader},
+    Reader{"fat", looks_like_fat, fat_reader},
     Reader{"ext", looks_like_ext, ext_reader},
     Reader{"swap", looks_like_swap, swap_reader},
 };

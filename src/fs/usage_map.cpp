@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "fs/known_signatures.h"
 #include "fs/partition_table.h"
 #include "fs/ranges.h"
 #include "fs/readers.h"
@@ -36,6 +37,10 @@ UsageMap whole_disk(uint64_t disk_size, std::string note) {
 Result<VolumeScan> scan_window(disk::VirtualDisk& d, uint64_t offset, uint64_t size) {
   std::vector<std::byte> head(std::min(size, kProbeBytes));
   VHDKIT_TRY(read_exact(d, offset, head));
+  // Encrypted, multi-device and unread volumes first: their signatures are never left behind by a reader's
+  // mkfs, and naming one only ever keeps more.
+  VHDKIT_ASSIGN(auto named, find_known_signature(d, offset, size));
+  if (named) return std::move(*named);
   if (const Reader* r = recognise(head)) return r->read(d, head, offset, size);
   return kept_whole(offset, size, "", "no file system recognised");
 }
