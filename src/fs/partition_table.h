@@ -19,9 +19,10 @@ namespace vhdkit::fs::detail {
 
 // What a partition's type says about how to read it.
 enum class Content {
-  Linux,   // may hold ext2/3/4 or swap: probe its content
+  Linux,   // may hold ext2/3/4, XFS, an LVM2 PV or swap: probe its content
+  Lvm,     // an LVM partition type: probe for a PV label (and the rest, in case the type lies)
   Swap,    // a swap partition type: probe for swap (and ext, in case the type lies)
-  Opaque,  // a type we do not read (LVM, LUKS, RAID, FAT, NTFS, MSR, unknown): all used
+  Opaque,  // a type we do not read (LUKS, RAID, FAT, NTFS, MSR, unknown): all used
 };
 
 struct Partition {

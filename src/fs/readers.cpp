@@ -3,6 +3,9 @@
 
 #include <array>
 
+#include "fs/lvm.h"
+#include "fs/xfs.h"
+
 namespace vhdkit::fs::detail {
 namespace {
 
@@ -17,6 +20,8 @@ Result<VolumeScan> swap_reader(disk::VirtualDisk&, std::span<const std::byte> he
 // ext first: mke2fs does not clear an old swap signature beyond the superblock's sector.
 constexpr std::array kReaders = {
     Reader{"ext", looks_like_ext, ext_reader},
+    Reader{"xfs", looks_like_xfs, read_xfs},
+    Reader{"lvm", looks_like_lvm, read_lvm},
     Reader{"swap", looks_like_swap, swap_reader},
 };
 
