@@ -14,6 +14,8 @@ packages=(
   # referees used by the tests and the demo
   qemu-utils libvhdi-utils e2fsprogs libext2fs-dev gdisk ntfs-3g dosfstools mtools fdisk util-linux
   bzip2 gzip unzip coreutils procps curl python3 sudo strace
+  # XFS and LVM2 guests (src/fs/xfs.cpp, src/fs/lvm.cpp and their tests): the format headers, the tools
+  xfsprogs xfslibs-dev lvm2 thin-provisioning-tools
 )
 
 missing=()

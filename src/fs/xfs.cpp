@@ -111,14 +111,64 @@ struct AgWalk {
   uint64_t free_blocks = 0;
   std::set<uint32_t> visited;
 
+  // The blocks on the AG's free list (sorted): reserved for the btrees to grow into, holding nothing until
+  // a btree takes one and writes it whole. xfs_db's freesp counts them free, and so do we.
+  std::vector<uint32_t> agfl;
+  size_t agfl_next = 0;
+
   uint64_t byte_of(uint64_t agbno) const { return ag_start + agbno * s.block; }
-  void free_extent(uint64_t start, uint64_t count) {
+  // Emits the used run up to `start` (with the free-list blocks before it); false when a free-list block
+  // lies inside a free extent.
+  bool used_until(uint64_t start) {
+    for (; agfl_next < agfl.size() && agfl[agfl_next] < start; ++agfl_next) {
+      const uint64_t b = agfl[agfl_next];
+      if (b < next_used) return false;
+      out.add({byte_of(next_used), (b - next_used) * s.block});
+      next_used = b + 1;
+    }
     out.add({byte_of(next_used), (start - next_used) * s.block});
+    return true;
+  }
+  bool free_extent(uint64_t start, uint64_t count) {
+    if (!used_until(start)) return false;
     next_used = start + count;
     free_blocks += count;
+    return true;
   }
-  void finish() { out.add({byte_of(next_used), (length - next_used) * s.block}); }
+  bool finish() { return used_until(length); }
 };
+
+// Reads the AG free list (AGFL, the AG's fourth sector) named by the AGF; the reason when it is damaged.
+// A list that wraps round the end of its array is left used: kernels before 4.16 disagreed on the array's
+// length, so its last slot's meaning is not certain.
+Result<std::optional<std::string>> read_agfl(AgWalk& w, std::span<const std::byte> agf_sector) {
+  using R = std::optional<std::string>;
+  const uint32_t first = load_be<uint32_t>(&agf_sector[agf::flfirst]),
+                 last = load_be<uint32_t>(&agf_sector[agf::fllast]),
+                 count = load_be<uint32_t>(&agf_sector[agf::flcount]);
+  const size_t hdr = w.s.v5 ? agfl::header_v5 : 0;
+  const uint64_t slots = (w.s.sector - hdr) / 4;
+  if (count == 0) return R();
+  if (first >= slots || last >= slots || count > slots)
+    return R(fmt::format("AG {}: the AGF's free list is out of range", w.agno));
+  if (last < first) return R();  // wrapped: its blocks stay used
+  if (count != last - first + 1) return R(fmt::format("AG {}: the AGF's free list count disagrees", w.agno));
+  std::vector<std::byte> b(w.s.sector);
+  VHDKIT_TRY(read_exact(w.d, w.ag_start + 3 * w.s.sector, b));
+  if (w.s.v5 && (load_be<uint32_t>(&b[agfl::magic]) != kAgflMagic || load_be<uint32_t>(&b[agfl::seqno]) != w.agno ||
+                 std::memcmp(&b[agfl::uuid], w.s.meta_uuid.data(), 16) != 0 || !crc_ok(b, agfl::crc)))
+    return R(fmt::format("AG {}: the free list's header or checksum does not match", w.agno));
+  const uint64_t headers = (4 * w.s.sector + w.s.block - 1) / w.s.block;
+  for (uint32_t i = first; i <= last; ++i) {
+    const uint32_t blk = load_be<uint32_t>(&b[hdr + uint64_t{i} * 4]);
+    if (blk < headers || blk >= w.length) return R(fmt::format("AG {}: a free-list block is out of range", w.agno));
+    w.agfl.push_back(blk);
+  }
+  std::sort(w.agfl.begin(), w.agfl.end());
+  if (std::adjacent_find(w.agfl.begin(), w.agfl.end()) != w.agfl.end())
+    return R(fmt::format("AG {}: the free list names a block twice", w.agno));
+  return R();
+}
 
 // Walks the bnobt from `root` depth first, in key order, emitting used runs between free extents.
 Result<std::optional<std::string>> walk_bnobt(AgWalk& w, uint32_t root, uint32_t levels) {
@@ -166,7 +216,7 @@ Result<std::optional<std::string>> walk_bnobt(AgWalk& w, uint32_t root, uint32_t
       const uint64_t start = load_be<uint32_t>(&b[hdr + i * 8]), count = load_be<uint32_t>(&b[hdr + i * 8 + 4]);
       if (count == 0 || start < w.next_used || start + count > w.length)
         return R(fmt::format("AG {}: free extent {}+{} overlaps another or leaves the AG", w.agno, start, count));
-      w.free_extent(start, count);
+      if (!w.free_extent(start, count)) return R(fmt::format("AG {}: a free-list block lies in a free extent", w.agno));
     }
   }
   return R();
@@ -199,7 +249,7 @@ Result<VolumeScan> read_xfs(disk::VirtualDisk& d, std::span<const std::byte> hea
   for (uint32_t agno = 0; agno < s.agcount; ++agno) {
     const uint64_t ag_start = offset + uint64_t{agno} * s.agblocks * s.block;
     const auto length = static_cast<uint32_t>(std::min<uint64_t>(s.agblocks, s.dblocks - uint64_t{agno} * s.agblocks));
-    AgWalk walk{s, d, offset, agno, length, ag_start, out, 0, 0, {}};
+    AgWalk walk{s, d, offset, agno, length, ag_start, out, 0, 0, {}, {}, 0};
     VHDKIT_TRY(read_exact(d, walk.ag_start + s.sector, agf));
     if (load_be<uint32_t>(&agf[agf::magic]) != kAgfMagic || load_be<uint32_t>(&agf[agf::versionnum]) != 1)
       return whole(fmt::format("AG {}: the AGF is malformed", agno));
@@ -211,12 +261,15 @@ Result<VolumeScan> read_xfs(disk::VirtualDisk& d, std::span<const std::byte> hea
     if (levels == 0 || levels > 9) return whole(fmt::format("AG {}: the free-space btree has {} levels", agno, levels));
     // The AG's four header sectors (superblock, AGF, AGI, AGFL) are never free.
     walk.next_used = (4 * s.sector + s.block - 1) / s.block;
+    out.add({ag_start, walk.next_used * s.block});
+    VHDKIT_ASSIGN(auto agfl_why, read_agfl(walk, agf));
+    if (agfl_why) return whole(*agfl_why);
     VHDKIT_ASSIGN(auto why, walk_bnobt(walk, root, levels));
     if (why) return whole(*why);
     if (walk.free_blocks != load_be<uint32_t>(&agf[agf::freeblks]))
       return whole(fmt::format("AG {}: the free extents ({} blocks) disagree with the AGF ({} blocks)", agno,
                                walk.free_blocks, load_be<uint32_t>(&agf[agf::freeblks])));
-    walk.finish();
+    if (!walk.finish()) return whole(fmt::format("AG {}: a free-list block lies in a free extent", agno));
     for (uint32_t blk : walk.visited) {
       if (!out.covers(walk.byte_of(blk), s.block))
         return whole(fmt::format("AG {}: a free-space btree block lies in free space", agno));

@@ -15,6 +15,7 @@ namespace vhdkit::fs::detail::xfs {
 
 constexpr uint32_t kSuperMagic = 0x58465342;  // "XFSB"
 constexpr uint32_t kAgfMagic = 0x58414746;    // "XAGF"
+constexpr uint32_t kAgflMagic = 0x5841464C;   // "XAFL"
 constexpr uint32_t kBnoMagicV4 = 0x41425442;  // "ABTB"
 constexpr uint32_t kBnoMagicV5 = 0x41423342;  // "AB3B"
 constexpr uint32_t kLogMagic = 0xFEEDBABE;    // a log record header
@@ -29,8 +30,12 @@ constexpr size_t magic = 0, blocksize = 4, dblocks = 8, rblocks = 16, rextents =
 }
 // Allocation group free-space header (xfs_agf), one sector after the AG's superblock.
 namespace agf {
-constexpr size_t magic = 0, versionnum = 4, seqno = 8, length = 12, bno_root = 16, bno_level = 28, freeblks = 52,
-                 uuid = 64, crc = 216, end = 224;
+constexpr size_t magic = 0, versionnum = 4, seqno = 8, length = 12, bno_root = 16, bno_level = 28, flfirst = 40,
+                 fllast = 44, flcount = 48, freeblks = 52, uuid = 64, crc = 216, end = 224;
+}
+// The AG free list (xfs_agfl), the AG's fourth sector: on v5 a header, then big-endian block numbers.
+namespace agfl {
+constexpr size_t magic = 0, seqno = 4, uuid = 8, crc = 32, header_v5 = 36;
 }
 // Short-form B+tree block header: 16 bytes (v4), 56 with the v5 self-describing fields.
 namespace bt {
