@@ -206,4 +206,15 @@ std::pair<uint64_t, uint64_t> xfs_free_blocks(const std::string& disk, uint64_t 
   return {number_after(free, "total free blocks "), number_after(geo, "blocksize = ")};
 }
 
+uint64_t lvm_free_bytes(const std::string& disk, uint64_t offset, uint64_t size, const std::string& vg) {
+  Loop loop(disk, offset, size, LoopAccess::ReadOnly);
+  return std::stoull(trim(lvm(loop, "vgs --noheadings --units b --nosuffix -o vg_free " + q(vg))));
+}
+
+uint64_t ext_free_bytes(const std::string& disk, uint64_t offset, uint64_t size) {
+  Loop loop(disk, offset, size, LoopAccess::ReadOnly);
+  std::string h = run_ok("dumpe2fs -h " + q(loop.dev()) + " 2>/dev/null");
+  return number_after(h, "Free blocks:") * number_after(h, "Block size:");
+}
+
 }  // namespace vhdkit::testing

@@ -131,6 +131,11 @@ TEST_F(XfsLvm, LvmWithXfsAndExt4LvsReleasesFreeExtentsAndDeletedData) {
   EXPECT_EQ(v->filesystem, "lvm2");
   EXPECT_EQ(v->state, vhdkit::fs::Volume::State::Read) << v->reason;
   EXPECT_TRUE(v->reason.empty()) << v->reason;
+  // Exactly what LVM, xfs_db and dumpe2fs call free: the VG's free extents and each LV's free blocks.
+  auto [xfs_free, xfs_bs] = xfs_free_blocks(g.raw, lvs[0].offset, lvs[0].size);
+  const uint64_t vg_free = lvm_free_bytes(g.raw, pv, pv_size, vg);
+  EXPECT_GE(vg_free, 16 * kMiB);
+  EXPECT_EQ(v->free_bytes, vg_free + xfs_free * xfs_bs + ext_free_bytes(g.raw, lvs[2].offset, lvs[2].size));
   for (const char* f : {"vhd", "vhdx"}) full_and_check(g, f);
 }
 
