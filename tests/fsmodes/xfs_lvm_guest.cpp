@@ -206,6 +206,19 @@ std::pair<uint64_t, uint64_t> xfs_free_blocks(const std::string& disk, uint64_t 
   return {number_after(free, "total free blocks "), number_after(geo, "blocksize = ")};
 }
 
+LvPlace make_xfs_in_lvm(const TempDir& dir, const std::string& raw, const GuestFiles& files) {
+  constexpr uint64_t size = 24 * kMiB;
+  run_ok("truncate -s " + std::to_string(size) + " " + q(raw));
+  fill_random(raw, 0, size, 31);
+  const std::string vg = unique_vg("vksmall");
+  auto lvs = make_lvm(raw, 0, size, vg, {{"root", 16}, {"old", 4}});
+  EXPECT_EQ(lvs.size(), 2u);
+  if (lvs.empty()) return {};
+  make_filled_fs(dir, raw, lvs[0].offset, lvs[0].size, GuestFsType::Xfs, files);
+  remove_lv(raw, 0, size, vg, "old");
+  return lvs[0];
+}
+
 uint64_t lvm_free_bytes(const std::string& disk, uint64_t offset, uint64_t size, const std::string& vg) {
   Loop loop(disk, offset, size, LoopAccess::ReadOnly);
   return std::stoull(trim(lvm(loop, "vgs --noheadings --units b --nosuffix -o vg_free " + q(vg))));

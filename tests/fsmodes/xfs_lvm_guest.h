@@ -91,6 +91,10 @@ void expect_fs_intact(const TempDir& dir, const std::string& raw, const std::vec
 // xfs_db -r -c 'freesp -s': total free blocks, and the block size.
 std::pair<uint64_t, uint64_t> xfs_free_blocks(const std::string& disk, uint64_t offset, uint64_t size);
 
+// A bare PV of 24 MiB (random bytes beneath: older data) holding a 16 MiB XFS LV filled with `files` and the
+// 4 MiB of a removed LV: small enough for the crash matrix and the kill tests. Returns the XFS LV's place.
+LvPlace make_xfs_in_lvm(const TempDir& dir, const std::string& raw, const GuestFiles& files);
+
 // What LVM calls free in the VG (vgs vg_free) of the PV over [offset, offset + size), in bytes.
 uint64_t lvm_free_bytes(const std::string& disk, uint64_t offset, uint64_t size, const std::string& vg);
 // dumpe2fs -h: free blocks times block size of the ext file system at [offset, offset + size).

@@ -19,15 +19,8 @@ TEST_P(XfsLvmCrash, FullOnXfsInLvm) {
   const std::string& format = GetParam();
   TempDir dir;
   GuestFiles files = make_guest_files(dir, 29);
-  // 24 MiB, so that the matrix stays small: 16 MiB of XFS, 4 MiB of removed LV, the PV's own first MiB.
   const std::string raw = dir.file("crash.raw");
-  run_ok("truncate -s 24M " + q(raw));
-  fill_random(raw, 0, 24 * kMiB, 31);
-  const std::string vg = unique_vg("vkcrash");
-  auto lvs = make_lvm(raw, 0, 24 * kMiB, vg, {{"root", 16}, {"old", 4}});
-  ASSERT_EQ(lvs.size(), 2u);
-  make_filled_fs(dir, raw, lvs[0].offset, lvs[0].size, GuestFsType::Xfs, files);
-  remove_lv(raw, 0, 24 * kMiB, vg, "old");
+  make_xfs_in_lvm(dir, raw, files);
   vhdkit::fs::UsageMap m = map_raw(raw);
   ASSERT_EQ(m.volumes.size(), 1u);
   ASSERT_EQ(m.volumes[0].state, vhdkit::fs::Volume::State::Read) << m.volumes[0].reason;
