@@ -204,18 +204,20 @@ Result<VolumeScan> read_lvm(disk::VirtualDisk& d, std::span<const std::byte> hea
   if (label.metadata.empty()) return whole("this PV holds no metadata area");
   std::optional<Copy> best;
   std::vector<std::string> notes;
+  std::string last_why;
   for (const Area& a : label.metadata) {
     if (!checked_add(a.offset, a.size) || a.offset + a.size > size) return whole("a metadata area lies outside the PV");
     std::string why;
     VHDKIT_ASSIGN(auto copy, read_area(d, offset, a, why));
     if (!copy) {
+      last_why = why;
       notes.push_back(
           fmt::format("lvm: the metadata area at byte {} of the PV at {} is not used: {}", a.offset, offset, why));
     } else if (!best || copy->vg.seqno > best->vg.seqno) {
       best = std::move(copy);
     }
   }
-  if (!best) return whole(notes.empty() ? "no valid metadata" : notes.back().substr(notes.back().rfind(": ") + 2));
+  if (!best) return whole("no valid copy of the metadata (" + last_why + ")");
   const lvm::VgInfo& vg = best->vg;
   const lvm::PvInfo* pv = nullptr;
   for (const lvm::PvInfo& p : vg.pvs)
