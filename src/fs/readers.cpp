@@ -17,7 +17,9 @@ Result<VolumeScan> swap_reader(disk::VirtualDisk&, std::span<const std::byte> he
   return read_swap(head, offset, size);
 }
 
-// ext first: mke2fs does not clear an old swap signature beyond the superblock's sector.
+// ext first: mke2fs does not clear an old swap signature beyond the superblock's sector. XFS and ext before
+// LVM: mkfs.xfs and mke2fs zero the sectors an old PV label sits in, pvcreate wipes what blkid knows (swap
+// too, which comes last).
 constexpr std::array kReaders = {
     Reader{"ext", looks_like_ext, ext_reader},
     Reader{"xfs", looks_like_xfs, read_xfs},
