@@ -50,7 +50,7 @@ truncate -s 16M "$out/xfs5" && mkfs.xfs -q -f -b size=1024 "$out/xfs5" > /dev/nu
 truncate -s 16M "$out/xfs4" && mkfs.xfs -q -f -b size=1024 -m crc=0 "$out/xfs4" > /dev/null 2>&1
 truncate -s 1M "$out/lvm"
 loop=$(losetup -f --show "$out/lvm")
-lvm_seed() { "$@" --driverloaded n --devices "$loop" --config devices/pv_min_size=512 > /dev/null 2>&1; }
+lvm_seed() { "$@" --driverloaded n --devices "$loop" --config 'devices/pv_min_size=512 backup/backup=0 backup/archive=0' > /dev/null 2>&1; }
 vg="fuzzseed$$"
 lvm_seed pvcreate -q -y --metadatasize 64k --dataalignment 64k "$loop"
 lvm_seed vgcreate -q -s 64k "$vg" "$loop"

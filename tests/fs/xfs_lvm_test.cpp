@@ -204,7 +204,8 @@ class LvmDamage : public ::testing::Test {
     run_ok("truncate -s 8M " + q(raw_));
     std::string loop = run_ok("losetup -f --show " + q(raw_));
     loop.pop_back();
-    const std::string o = " --driverloaded n --devices " + q(loop) + " >/dev/null 2>&1";
+    const std::string o =
+        " --driverloaded n --devices " + q(loop) + " --config 'backup/backup=0 backup/archive=0' >/dev/null 2>&1";
     const std::string vg = "vkdamage_" + std::to_string(getpid());
     RunResult r = run("pvcreate -q -y " + q(loop) + o + " && vgcreate -q -s 1m " + vg + " " + q(loop) + o +
                       " && lvcreate -q -an -Zn -L 2m -n a " + vg + o + " && lvcreate -q -an -Zn -L 1m -n b " + vg + o);

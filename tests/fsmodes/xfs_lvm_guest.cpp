@@ -142,7 +142,9 @@ std::string unique_vg(const std::string& stem) {
 }
 
 std::string lvm(const Loop& loop, const std::string& command) {
-  return run_ok(command + " --driverloaded n --devices " + q(loop.dev()) + " 2>/dev/null");
+  // No device-mapper; only this PV; and no backup or archive copies left in /etc/lvm.
+  return run_ok(command + " --driverloaded n --devices " + q(loop.dev()) +
+                " --config 'backup/backup=0 backup/archive=0' 2>/dev/null");
 }
 
 std::vector<LvPlace> make_lvm(const std::string& disk, uint64_t offset, uint64_t size, const std::string& vg,
