@@ -96,6 +96,23 @@ TEST_F(XfsLvm, XfsV5BareReleasesTheDeletedDataAndAgreesWithXfsDb) {
   }
 }
 
+TEST_F(XfsLvm, AFragmentedXfsWithATwoLevelFreeSpaceTreeAgreesWithXfsDb) {
+  // 1 KiB blocks and 600 small files, every other one deleted: more free extents than a leaf holds.
+  const std::string raw = dir_.file("fragmented.raw");
+  run_ok("truncate -s 32M " + q(raw));
+  run_ok(xfs_mkfs_env() + "mkfs.xfs -q -f -b size=1024 " + q(raw) + " 2>&1");
+  {
+    Loop loop(raw, 0, 0, LoopAccess::ReadWrite);
+    Mount m(dir_, loop.dev(), "");
+    ASSERT_TRUE(m.ok());
+    run_ok("cd " + q(m.dir()) + " && for i in $(seq 1 600); do head -c 3000 /dev/urandom > f$i; done && sync -f . && " +
+           "for i in $(seq 1 2 600); do rm f$i; done");
+  }
+  std::string levels = run_ok("xfs_db -r -c 'agf 0' -c 'p bnolevel' " + q(raw));
+  EXPECT_NE(levels.find("bnolevel = 2"), std::string::npos) << levels;
+  expect_xfs_free_as_xfs_db(raw, 0, 32 * kMiB);
+}
+
 TEST_F(XfsLvm, XfsV4InGptReleasesTheFreeSpaceAndAgreesWithXfsDb) {
   // v4 is filled at mkfs time (this kernel does not mount v4); its free space then holds random bytes.
   Guest g{make_partitioned(dir_, "xfs4.raw", 66, "label: gpt\nstart=2048, size=131072, type=L\n"), {}, 0};
