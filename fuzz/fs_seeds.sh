@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Seeds of fuzz_fs, made at run time by the real tools: small raw disks with ext2/3/4 (some with files,
-# some deleted), swap, MBR with logical partitions, GPT with several partitions.   fs_seeds.sh DIR
+# some deleted), swap, MBR with logical partitions, GPT with several partitions, XFS, LVM2.   fs_seeds.sh DIR
 set -euo pipefail
 out=$1
 tmp=$(mktemp -d)
@@ -72,3 +72,25 @@ printf 'label: gpt\nfirst-lba: 34\nstart=64, size=256, type=linux\nstart=320, si
 printf 'LUKS\272\276\000\002' | dd of="$out/gpt-named" bs=1 seek=$((64 * 512)) conv=notrunc status=none
 printf '_BHRfS_M' | dd of="$out/gpt-named" bs=1 seek=$((320 * 512 + 65536 + 64)) conv=notrunc status=none
 printf '\374\116\053\251\001\000\000\000' | dd of="$out/gpt-named" bs=1 seek=$((576 * 512 + 4096)) conv=notrunc status=none
+
+# XFS v5 and v4 (mkfs.xfs makes nothing under 16 MiB, so libFuzzer's -max_len cuts these seeds: they fuzz the
+# superblock's checks; the reader's depth is covered by tests/fsmodes/xfslvm_test.cpp), and an LVM2 PV of
+# 1 MiB (64 KiB extents) with an ext2 LV and the extents of a removed LV, made on a loop device without
+# device-mapper (--driverloaded n, --devices so that only this PV is seen).
+export TEST_DEV=1 TEST_DIR=1 QA_CHECK_FS=1  # mkfs.xfs refuses small file systems outside its test suite
+truncate -s 16M "$out/xfs5" && mkfs.xfs -q -f -b size=1024 "$out/xfs5" > /dev/null 2>&1
+truncate -s 16M "$out/xfs4" && mkfs.xfs -q -f -b size=1024 -m crc=0 "$out/xfs4" > /dev/null 2>&1
+truncate -s 1M "$out/lvm"
+loop=$(losetup -f --show "$out/lvm")
+lvm_seed() { "$@" --driverloaded n --devices "$loop" --config 'devices/pv_min_size=512 backup/backup=0 backup/archive=0' > /dev/null 2>&1; }
+vg="fuzzseed$$"
+lvm_seed pvcreate -q -y --metadatasize 64k --dataalignment 64k "$loop"
+lvm_seed vgcreate -q -s 64k "$vg" "$loop"
+lvm_seed lvcreate -q -an -Zn -L 128k -n old "$vg"
+lvm_seed lvcreate -q -an -Zn -L 256k -n data "$vg"
+lvm_seed lvremove -q -y "$vg/old"
+losetup -d "$loop"
+# The data LV's extents 2-5 follow pe_start (128 KiB): an ext2 with deleted data there.
+truncate -s 256K "$tmp/lvext" && mke2fs -q -F -N 16 -t ext2 -b 1024 -d "$tmp/content" "$tmp/lvext" > /dev/null 2>&1
+debugfs -w -R "rm /c" "$tmp/lvext" > /dev/null 2>&1
+dd if="$tmp/lvext" of="$out/lvm" bs=64K seek=4 conv=notrunc status=none

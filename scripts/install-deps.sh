@@ -16,6 +16,8 @@ packages=(
   bzip2 gzip unzip coreutils procps curl python3 sudo strace
   # signatures the fs tests write with real tools (named and kept: btrfs, LUKS)
   btrfs-progs cryptsetup-bin
+  # XFS and LVM2 guests (src/fs/xfs.cpp, src/fs/lvm.cpp and their tests): the format headers, the tools
+  xfsprogs xfslibs-dev lvm2 thin-provisioning-tools
 )
 
 missing=()

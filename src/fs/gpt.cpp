@@ -55,7 +55,7 @@ constexpr TypeName kTypes[] = {
     {"4D21B016-B534-45C2-A9FB-5C16E091FD2D", "Linux variable data", Content::Linux, ""},
     {"7EC6F557-3BC5-4ACA-B293-16EF5DF639D1", "Linux temporary data", Content::Linux, ""},
     {"0657FD6D-A4AB-43C4-84E5-0933C84B4F4F", "Linux swap", Content::Swap, ""},
-    {"E6D6D379-F507-44C2-A23C-238F2A3DF928", "LVM", Content::Opaque, "LVM: not read yet, kept whole"},
+    {"E6D6D379-F507-44C2-A23C-238F2A3DF928", "LVM", Content::Lvm, ""},
     {"A19D880F-05FC-4D3B-A006-743F0F84911E", "Linux RAID", Content::Opaque, "Linux RAID: not read, kept whole"},
     {"CA7D7CCB-63ED-4C53-861C-1742536059CC", "Linux LUKS", Content::Opaque, "LUKS: encrypted, kept whole"},
     {"C12A7328-F81F-11D2-BA4B-00A0C93EC93B", "EFI System", Content::Windows, ""},

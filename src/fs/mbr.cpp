@@ -43,7 +43,10 @@ Partition describe(uint8_t type, uint64_t offset, uint64_t size) {
       p.type = "Linux swap";
       p.content = Content::Swap;
       break;
-    case 0x8E: opaque("LVM", "LVM: not read yet, kept whole"); break;
+    case 0x8E:
+      p.type = "LVM";
+      p.content = Content::Lvm;
+      break;
     case 0xFD: opaque("Linux RAID", "Linux RAID: not read, kept whole"); break;
     case 0xE8: opaque("LUKS", "LUKS: encrypted, kept whole"); break;
     case 0xEF:

@@ -19,10 +19,11 @@ namespace vhdkit::fs::detail {
 
 // What a partition's type says about how to read it.
 enum class Content {
-  Linux,    // may hold ext2/3/4 or swap: probe its content
+  Linux,    // may hold ext2/3/4, XFS, an LVM2 PV or swap: probe its content
+  Lvm,      // an LVM partition type: probe for a PV label (and the rest, in case the type lies)
   Swap,     // a swap partition type: probe for swap (and ext, in case the type lies)
   Windows,  // NTFS, FAT or EFI System: probe its content (every reader is tried, as for Linux)
-  Opaque,   // a type we do not read (LVM, LUKS, RAID, MSR, BIOS boot, LDM, unknown): all used
+  Opaque,   // a type we do not read (LUKS, RAID, MSR, BIOS boot, LDM, unknown): all used
 };
 
 struct Partition {

@@ -4,7 +4,9 @@
 #include <array>
 
 #include "fs/fat.h"
+#include "fs/lvm.h"
 #include "fs/ntfs.h"
+#include "fs/xfs.h"
 
 namespace vhdkit::fs::detail {
 namespace {
@@ -27,12 +29,13 @@ Result<VolumeScan> fat_reader(disk::VirtualDisk& d, std::span<const std::byte> h
 
 // NTFS and FAT first: mkntfs and mkfs.fat need not overwrite an old ext superblock at byte 1024, while
 // mke2fs zeroes the boot sector they live in. NTFS before FAT: an NTFS boot sector carries a BPB too.
-// ext before swap: mke2fs does not clear an old swap signature beyond the superblock's sector.
+// ext before swap: mke2fs does not clear an old swap signature beyond the superblock's sector. XFS and ext
+// before LVM: mkfs.xfs and mke2fs zero the sectors an old PV label sits in, pvcreate wipes what blkid knows
+// (swap too, which comes last).
 constexpr std::array kReaders = {
-    Reader{"ntfs", looks_like_ntfs, ntfs_reader},
-    Reader{"fat", looks_like_fat, fat_reader},
-    Reader{"ext", looks_like_ext, ext_reader},
-    Reader{"swap", looks_like_swap, swap_reader},
+    Reader{"ntfs", looks_like_ntfs, ntfs_reader}, Reader{"fat", looks_like_fat, fat_reader},
+    Reader{"ext", looks_like_ext, ext_reader},    Reader{"xfs", looks_like_xfs, read_xfs},
+    Reader{"lvm", looks_like_lvm, read_lvm},      Reader{"swap", looks_like_swap, swap_reader},
 };
 
 }  // namespace

@@ -34,7 +34,7 @@ UsageMap whole_disk(uint64_t disk_size, std::string note) {
 }
 
 // Reads one window (a partition, or the bare disk) with the reader its content calls for.
-Result<VolumeScan> scan_window(disk::VirtualDisk& d, uint64_t offset, uint64_t size) {
+Result<VolumeScan> scan_window(disk::VirtualDisk& d, uint64_t offset, uint64_t size, Content content = Content::Linux) {
   std::vector<std::byte> head(std::min(size, kProbeBytes));
   VHDKIT_TRY(read_exact(d, offset, head));
   // Encrypted, multi-device and unread volumes first: their signatures are never left behind by a reader's
@@ -42,10 +42,11 @@ Result<VolumeScan> scan_window(disk::VirtualDisk& d, uint64_t offset, uint64_t s
   VHDKIT_ASSIGN(auto named, find_known_signature(d, offset, size));
   if (named) return std::move(*named);
   if (const Reader* r = recognise(head)) return r->read(d, head, offset, size);
+  if (content == Content::Lvm) return kept_whole(offset, size, "", "LVM: no PV label recognised, kept whole");
   return kept_whole(offset, size, "", "no file system recognised");
 }
 
-// Does an ext superblock or a swap signature start at `offset`?
+// Does a file system (or a PV label) the reader table recognises start at `offset`?
 Result<bool> recognised_at(disk::VirtualDisk& d, uint64_t offset) {
   if (offset >= d.virtual_size()) return false;
   std::vector<std::byte> head(std::min(d.virtual_size() - offset, kProbeBytes));
@@ -103,7 +104,7 @@ Result<UsageMap> map_partitioned(disk::VirtualDisk& d, PartitionTable t) {
     } else if (p.content == Content::Opaque) {
       add_scan(m, used, v, kept_whole(p.offset, p.size, "", p.opaque_reason));
     } else {
-      VHDKIT_ASSIGN(VolumeScan s, scan_window(d, p.offset, p.size));
+      VHDKIT_ASSIGN(VolumeScan s, scan_window(d, p.offset, p.size, p.content));
       add_scan(m, used, v, std::move(s));
     }
   }
