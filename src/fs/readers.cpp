@@ -33,9 +33,12 @@ Result<VolumeScan> fat_reader(disk::VirtualDisk& d, std::span<const std::byte> h
 // before LVM: mkfs.xfs and mke2fs zero the sectors an old PV label sits in, pvcreate wipes what blkid knows
 // (swap too, which comes last).
 constexpr std::array kReaders = {
-    Reader{"ntfs", looks_like_ntfs, ntfs_reader}, Reader{"fat", looks_like_fat, fat_reader},
-    Reader{"ext", looks_like_ext, ext_reader},    Reader{"xfs", looks_like_xfs, read_xfs},
-    Reader{"lvm", looks_like_lvm, read_lvm},      Reader{"swap", looks_like_swap, swap_reader},
+    Reader{"ntfs", looks_like_ntfs, ntfs_reader},  // libntfs-3g
+    Reader{"fat", looks_like_fat, fat_reader},     // FAT12/16/32, EFI system partitions
+    Reader{"ext", looks_like_ext, ext_reader},     // libext2fs
+    Reader{"xfs", looks_like_xfs, read_xfs},       // v4 and v5
+    Reader{"lvm", looks_like_lvm, read_lvm},       // a PV; its linear LVs read through this table again
+    Reader{"swap", looks_like_swap, swap_reader},  // Linux swap
 };
 
 }  // namespace
