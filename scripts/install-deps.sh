@@ -14,6 +14,8 @@ packages=(
   # referees used by the tests and the demo
   qemu-utils libvhdi-utils e2fsprogs libext2fs-dev gdisk ntfs-3g dosfstools mtools fdisk util-linux
   bzip2 gzip unzip coreutils procps curl python3 sudo strace
+  # make bench measures the disk itself (O_DIRECT sequential rates, one stream and queue depth 4-16)
+  fio
 )
 
 missing=()
