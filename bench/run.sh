@@ -199,9 +199,9 @@ speed_case() {
     awk -v c="$cache" -v v="$v" -v q="$q" -v r="$r" -v best="$BEST_READ" -v rss="$v_rss" -v n="$reps" 'BEGIN {
       rate = v > 0 ? r / v / 1e6 : 0
       printf "   %-4s vhdkit %6.2fs  qemu-img convert + sync %6.2fs  ratio %.2fx  (medians of %d)  peak RSS %d MiB\n",
-             c, v, q, q > 0 ? v / q : 0, n, rss / 1024
+             c, v, q, (q > 0 ? v / q : 0), n, rss / 1024
       if (c == "cold") printf "        vhdkit read %.0f MiB from the disk: %.0f MB/s, %.0f%% of the disk'"'"'s best read (%d MB/s)\n",
-             r / 1048576, rate, best > 0 ? 100 * rate / best : 0, best }'
+             r / 1048576, rate, (best > 0 ? 100 * rate / best : 0), best }'
   done
   rm -f "$ours" "$src" "$theirs"
 }
