@@ -7,6 +7,8 @@
 #   BENCH_ONLY=vhdx bench/run.sh ...  only the VHD, only the VHDX, only the ext4 or only the ntfs (Full mode) cases
 #   BENCH_EXT4="8 1600 2560"          the dirty-ext4 input: GiB, MiB of live files, MiB of deleted data
 #   BENCH_NTFS="16 2048 4096"         the FSLogix-like NTFS input (GPT, VHDX): GiB, MiB live, MiB deleted
+#   BENCH_ONLY=speed ...              only the issue-12 speed cases (speed_cases below: the disk's own rates by
+#                                     fio, cold and warm, BENCH_REPS repetitions, medians, ratios)
 #   BENCH_CACHE=warm ...              read each input into the page cache before its timed run (default: cold,
 #                                     the page cache dropped before each timed run, as for a big image that
 #                                     nobody read lately; dropping needs root)
@@ -161,7 +163,83 @@ scattered() {
   qemu-io -f "$format" "${cmds[@]}" "$out" > /dev/null
 }
 
+# ---- Issue 12: a scan at the speed of the disk ----
+# disk_rates: the disk itself, in the same run: sequential O_DIRECT 4 MiB reads and writes with fio, one
+# stream and queue depths 4 and 16, on a BENCH_FIO_MIB file of the bench's folder. Sets BEST_READ (MB/s).
+disk_rates() {
+  command -v fio >/dev/null || { echo "bench: missing fio (scripts/install-deps.sh installs it)" >&2; exit 1; }
+  local file="$work/fio.dat" mibs=${BENCH_FIO_MIB:-1024} rw depth bw
+  BEST_READ=0
+  echo "== the disk (fio, O_DIRECT, 4 MiB sequential, ${mibs} MiB file in $work)"
+  for rw in write read; do
+    for depth in 1 4 16; do
+      bw=$(fio --name=disk --filename="$file" --size="${mibs}M" --rw="$rw" --bs=4M --direct=1 --ioengine=libaio \
+             --iodepth="$depth" --numjobs=1 --output-format=json 2>/dev/null |
+           python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]; print(int((j["read"]["bw_bytes"]+j["write"]["bw_bytes"])/1e6))')
+      printf '   %-5s queue depth %-2s  %5s MB/s\n' "$rw" "$depth" "$bw"
+      if [ "$rw" = read ] && [ "$bw" -gt "$BEST_READ" ]; then BEST_READ=$bw; fi
+    done
+  done
+  rm -f "$file"
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# speed_case NAME INPUT FORMAT QEMU_OPTIONS SPARSE: INPUT copied with cp --sparse=SPARSE (never: zeros on disk;
+# always: zero runs as holes), then per cache state (cold, warm) BENCH_REPS runs of vhdkit (Prezeroed, in place,
+# a fresh copy each time) and of qemu-img convert + sync; medians, their ratio, and vhdkit's cold read rate
+# (what the file systems read for it / its time) as a fraction of the disk's best read rate.
+speed_case() {
+  local name=$1 input=$2 format=$3 options=$4 sparse=$5 reps=${BENCH_REPS:-2}
+  local ext=${input##*.} cache i
+  local ours="$work/speed-ours.$ext" src="$work/speed-src.$ext" theirs="$work/speed-theirs.$ext"
+  cp --sparse="$sparse" "$input" "$src"
+  echo "== $name, copied with cp --sparse=$sparse ($(mib "$(stat -c %s "$src")") file, $(mib "$(( $(stat -c %b "$src") * 512 ))") allocated)"
+  for cache in cold warm; do
+    local v_times=() q_times=() v_reads=() v_rss=0
+    for ((i = 0; i < reps; i++)); do
+      cp --sparse="$sparse" "$src" "$ours"
+      BENCH_CACHE=$cache timed vhdkit "$ours" "$vhdkit" compact --mode prezeroed "$ours"
+      v_times+=("$SECS"); v_rss=$(( RSS_KIB > v_rss ? RSS_KIB : v_rss ))
+      v_reads+=("$(awk -F': ' '/File system inputs/ {print $2 * 512}' "$work/time.txt")")
+      "$vhdkit" compare "$src" "$ours" > /dev/null || { echo "bench: $name: content differs!" >&2; exit 1; }
+      rm -f "$theirs"
+      BENCH_CACHE=$cache timed qemu "$src" sh -c '"$@" && sync "$0"' "$theirs" \
+        qemu-img convert -f "$format" -O "$format" ${options:+-o "$options"} "$src" "$theirs"
+      q_times+=("$SECS")
+    done
+    local v q r
+    v=$(printf '%s\n' "${v_times[@]}" | median); q=$(printf '%s\n' "${q_times[@]}" | median)
+    r=$(printf '%s\n' "${v_reads[@]}" | median)
+    awk -v c="$cache" -v v="$v" -v q="$q" -v r="$r" -v best="$BEST_READ" -v rss="$v_rss" -v n="$reps" 'BEGIN {
+      rate = v > 0 ? r / v / 1e6 : 0
+      printf "   %-4s vhdkit %6.2fs  qemu-img convert + sync %6.2fs  ratio %.2fx  (medians of %d)  peak RSS %d MiB\n",
+             c, v, q, (q > 0 ? v / q : 0), n, rss / 1024
+      if (c == "cold") printf "        vhdkit read %.0f MiB from the disk: %.0f MB/s, %.0f%% of the disk'"'"'s best read (%d MB/s)\n",
+             r / 1048576, rate, (best > 0 ? 100 * rate / best : 0), best }'
+  done
+  rm -f "$ours" "$src" "$theirs"
+}
+
+speed_cases() {
+  disk_rates
+  "$make_image" zero-pattern "$work/zero.raw" $((gib * 1024))
+  qemu-img convert -f raw -S 0 -O vpc -o subformat=dynamic,force_size=on "$work/zero.raw" "$work/zero.vhd"
+  qemu-img convert -f raw -S 0 -O vhdx -o block_size=2M "$work/zero.raw" "$work/zero.vhdx"
+  rm -f "$work/zero.raw"
+  for sparse in never always; do
+    speed_case "${gib} GiB zero-pattern VHD" "$work/zero.vhd" vpc subformat=dynamic "$sparse"
+    speed_case "${gib} GiB zero-pattern VHDX (2 MiB blocks)" "$work/zero.vhdx" vhdx block_size=2M "$sparse"
+  done
+  rm -f "$work/zero.vhd" "$work/zero.vhdx"
+  scattered vpc 1T 2 "$work/big.vhd"
+  speed_case "1 TiB virtual VHD, 1 GiB allocated (half zero-filled)" "$work/big.vhd" vpc subformat=dynamic never
+  rm -f "$work/big.vhd"
+}
+
 echo "vhdkit compaction benchmark ($(date -u +%FT%TZ), $(nproc) cores, cache: ${BENCH_CACHE:-cold})"
+
+if [ "${BENCH_ONLY:-speed}" = speed ]; then speed_cases; fi
 
 if [ "${BENCH_ONLY:-vhd}" = vhd ]; then
   # 1. A ${gib} GiB dynamic VHD, every block allocated, two thirds of them zero-filled (make-image.sh zero-pattern).

@@ -18,6 +18,8 @@ packages=(
   btrfs-progs cryptsetup-bin
   # XFS and LVM2 guests (src/fs/xfs.cpp, src/fs/lvm.cpp and their tests): the format headers, the tools
   xfsprogs xfslibs-dev lvm2 thin-provisioning-tools
+  # make bench measures the disk itself (O_DIRECT sequential rates, one stream and queue depth 4-16)
+  fio
 )
 
 missing=()

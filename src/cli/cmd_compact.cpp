@@ -20,6 +20,8 @@
 #include "cli/report.h"
 #include "cli/sizes.h"
 #include "compact/compact.h"
+#include "compact/unsparse.h"
+#include "io/file.h"
 #include "service/job_json.h"
 
 namespace vhdkit::cli {
@@ -58,6 +60,7 @@ struct CompactArgs {
   bool dry_run = false;
   bool is_parent = false;
   bool json = false;
+  bool unsparse = false;
   std::optional<std::string> log;
   std::string service_socket;
   CLI::Option* service_flag = nullptr;
@@ -168,12 +171,30 @@ Json json_outcome(const Outcome& o) {
   return j;
 }
 
+// --unsparse: Retrim's way back (compact/unsparse.h), in this process, one image after another.
+int run_unsparse(const CompactArgs& args, Console& console) {
+  int status = 0;
+  for (const auto& given : args.paths) {
+    auto r = compact::unsparse_image(io::Env::posix(), absolute_path(given));
+    if (!r) {
+      console.line(message(r.error()));
+      if (status == 0) status = exit_status(r.error().code());
+      continue;
+    }
+    console.line(fmt::format("{}: filled {} hole{} ({}); the host stores {} -> {} of {}", r->path, r->holes,
+                             r->holes == 1 ? "" : "s", human_size(r->hole_bytes), human_size(r->allocated_bytes_before),
+                             human_size(r->allocated_bytes_after), human_size(r->file_size)));
+  }
+  return status;
+}
+
 int run_compact(const CompactArgs& args) {
   auto console = Console::open(args.log);
   if (!console) {
     fmt::print(stderr, "{}\n", message(console.error()));
     return exit_status(console.error().code());
   }
+  if (args.unsparse) return run_unsparse(args, *console);
   if (args.output && args.paths.size() != 1) {
     fmt::print(stderr, "vhdkit: --output takes one image, and {} were given\n", args.paths.size());
     return exit_status(ReturnCode::InvalidParameter);
@@ -248,6 +269,10 @@ Command register_compact(CLI::App& app) {
                 "PATH is the parent of differencing disks kept elsewhere: refuse Full and Quick (children beside "
                 "it are found without this)");
   sub->add_flag("--json", args->json, "Print the final report as JSON");
+  sub->add_flag("--unsparse", args->unsparse,
+                "Fill the holes of PATH back (after --mode retrim), so that Windows accepts it; changes no content")
+      ->excludes(sub->get_option("--output"))
+      ->excludes(sub->get_option("--dry-run"));
   sub->add_option("--log", args->log, "Append every printed line to this file");
   // A flag that takes its value only as --service=SOCKET, so that `--service disk.vhd` keeps the path.
   args->service_flag =

@@ -88,6 +88,11 @@ struct Report {
   uint64_t blocks_released = 0;
   uint64_t blocks_moved = 0;
   uint64_t bytes_released = 0;  // file_size_before - file_size_after
+  // Retrim: bytes of the file made holes (the file's size stays), and what the host stores (st_blocks * 512)
+  // before and after (predicted for a dry run).
+  uint64_t bytes_punched = 0;
+  uint64_t allocated_bytes_before = 0;
+  uint64_t allocated_bytes_after = 0;
   // The file-system pass (Full and Quick runs, and every dry run): the volumes found, what each mode would
   // release, the free bytes that stay because their blocks also hold used data (`stranded_free_bytes`, in
   // blocks of `block_size`), and, when nothing is gained or free space is stranded, why and what would help.

@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "compact/planner.h"
 #include "core/error.h"
@@ -17,6 +18,15 @@
 #include "fs/usage_map.h"
 
 namespace vhdkit::compact {
+
+// Retrim: a run of virtual bytes that the host file holds as they are (VHD block data, VHDX payload blocks, a
+// fixed disk's data area, a raw image).
+struct StoredRun {
+  uint64_t virtual_offset = 0;
+  uint64_t file_offset = 0;
+  uint64_t length = 0;
+  bool operator==(const StoredRun&) const = default;
+};
 
 class CompactableImage {
  public:
@@ -55,6 +65,19 @@ class CompactableImage {
   // the used bytes are read; with none the block is released without reading. What the unused bytes read may
   // change: the format records that (VHDX: a new DataWriteGuid when release() runs).
   virtual Result<Verdict> classify_used(const Slot& slot, std::span<const fs::ByteRange> used) = 0;
+
+  // Pretrimmed (and before every zero scan): the verdict from the host file alone, no data read. Release when
+  // the block's stored bytes are all holes or unwritten extents (io::File::data_ranges) and dropping the block
+  // keeps what the disk reads; nothing when the host stores data there or the format cannot tell.
+  virtual Result<std::optional<Verdict>> classify_holes(const Slot& slot) = 0;
+
+  // Retrim: every run of virtual bytes the file holds as they are, in file order. Punching a hole in a part of
+  // one makes it read zeros (a differencing disk reads a sector the bitmap says the child does not hold from
+  // the parent, whatever the child's bytes: punching those changes nothing).
+  virtual Result<std::vector<StoredRun>> stored_runs() = 0;
+  // Retrim, before the first hole over bytes that no file system uses (they may hold deleted data, and will
+  // read zeros): VHDX records it with a new DataWriteGuid. Ends flushed.
+  virtual Status begin_visible_change() { return ok(); }
 
   // Durable steps (each one ends with a flush):
   //   release: unmap the blocks (reads now fall through to zeros or to the parent).

@@ -5,11 +5,16 @@
 
 #include <algorithm>
 
+#include "compact/block_scan.h"
 #include "compact/reclaim_policy.h"
 #include "compact/release_estimate.h"
+#include "compact/retrim.h"
 
 namespace vhdkit::compact {
 namespace {
+
+// How many slots ahead of the one being judged the scan asks the kernel to start reading.
+constexpr size_t kPrefetchSlots = 8;
 
 // PercentComplete moves with bytes processed: the zero scan reads every allocated block (two thirds of the
 // bar), then the moves copy the blocks that must move (the last third, spread over the bytes copied). The
@@ -77,6 +82,8 @@ Result<Report> run_compaction(CompactableImage& image, const Options& options, O
   VHDKIT_ASSIGN(ReclaimPolicy policy,
                 ReclaimPolicy::make(options.mode, image.disk(), dry ? MapUsage::Always : MapUsage::IfModeNeeds));
   Report report = initial_report(image, options, layout, policy);
+  // Retrim moves no block: it punches holes inside the blocks where they stand.
+  if (options.mode == Mode::Retrim) return run_retrim(image, policy, options, observer, std::move(report));
   // Slots that come with the verdict Release need no reading (the format knows they hold no data).
   uint64_t scan_bytes = 0;
   for (const Slot& slot : layout.slots)
@@ -87,8 +94,18 @@ Result<Report> run_compaction(CompactableImage& image, const Options& options, O
   // Nothing is written yet, so stopping here leaves the file untouched.
   std::sort(layout.slots.begin(), layout.slots.end(), [](const Slot& a, const Slot& b) { return a.offset < b.offset; });
   const std::vector<Slot> as_laid_out = layout.slots;
-  for (Slot& slot : layout.slots) {
+  // The rules that read data ask the kernel for the start of the next slots while one is being judged, so that
+  // several reads are in flight (a block with data usually shows it in its first piece).
+  const bool reads_data = policy.rule() == ReclaimRule::ZeroScan || policy.rule() == ReclaimRule::UnusedOrZero;
+  size_t prefetched = 0;
+  for (size_t i = 0; i < layout.slots.size(); ++i) {
+    Slot& slot = layout.slots[i];
     if (slot.verdict == Verdict::Release) continue;
+    for (; reads_data && prefetched < layout.slots.size() && prefetched <= i + kPrefetchSlots; ++prefetched) {
+      const Slot& next = layout.slots[prefetched];
+      if (next.verdict == Verdict::Keep)
+        image.file().prefetch(next.offset, std::min<uint64_t>(next.length, kFirstScanPiece + 4096));
+    }
     if (observer.stop_requested()) {
       report.outcome = Outcome::Cancelled;
       return report;

@@ -46,6 +46,8 @@ std::vector<LinkId> parent_ids(disk::VirtualDisk& d) {
   return out;
 }
 
+const char* mode_name(Mode m) { return m == Mode::Full ? "Full" : m == Mode::Quick ? "Quick" : "Retrim"; }
+
 bool named_like_an_image(const std::string& name) {
   std::string ext = std::filesystem::path(name).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -100,7 +102,8 @@ Result<std::optional<std::string>> child_beside(io::Env& env, disk::VirtualDisk&
 }
 
 Status check_parent_rule(io::Env& env, disk::VirtualDisk& disk, const Options& options) {
-  if (options.mode != Mode::Full && options.mode != Mode::Quick) return ok();
+  // Retrim too: its holes over unused bytes change what they read.
+  if (options.mode != Mode::Full && options.mode != Mode::Quick && options.mode != Mode::Retrim) return ok();
   std::string why;
   if (options.parent_of_children == ParentOfChildren::Declared) {
     why = "you said it is the parent of differencing disks";
@@ -109,13 +112,12 @@ Status check_parent_rule(io::Env& env, disk::VirtualDisk& disk, const Options& o
     if (!child) return ok();
     why = fmt::format("it is the parent of the differencing disk {}", *child);
   }
-  return fail(
-      ReturnCode::InvalidState, disk.path(),
-      fmt::format("{} cannot run on this disk: {}. {} changes what the unused parts of the disk read{}, so "
-                  "its children would read changed data; use --mode prezeroed (Mode 4), which keeps the "
-                  "content and is safe for parents",
-                  options.mode == Mode::Full ? "Full" : "Quick", why, options.mode == Mode::Full ? "Full" : "Quick",
-                  disk.info().format == disk::Format::Vhdx ? " and gives the VHDX a new DataWriteGuid" : ""));
+  return fail(ReturnCode::InvalidState, disk.path(),
+              fmt::format("{} cannot run on this disk: {}. {} changes what the unused parts of the disk read{}, so "
+                          "its children would read changed data; use --mode prezeroed (Mode 4), which keeps the "
+                          "content and is safe for parents",
+                          mode_name(options.mode), why, mode_name(options.mode),
+                          disk.info().format == disk::Format::Vhdx ? " and gives the VHDX a new DataWriteGuid" : ""));
 }
 
 }  // namespace vhdkit::compact

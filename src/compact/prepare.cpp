@@ -8,6 +8,7 @@
 #include "compact/executor.h"
 #include "compact/format_hooks.h"
 #include "compact/parent_rule.h"
+#include "compact/retrim.h"
 #include "core/bytes.h"
 #include "image/open_image.h"
 #include "io/atomic_output.h"
@@ -17,21 +18,6 @@ namespace vhdkit::compact {
 namespace {
 
 class SilentObserver final : public Observer {};
-
-// What no image can do yet, refused before the image is even opened.
-Status check_mode(const std::string& path, Mode mode) {
-  if (mode == Mode::Retrim) {
-    return fail(ReturnCode::NotSupported, path,
-                "Retrim (passing unused space down to the host file) is not implemented yet; "
-                "use Prezeroed or Full to release all-zero blocks");
-  }
-  if (mode == Mode::Pretrimmed) {
-    return fail(ReturnCode::NotSupported, path,
-                "Pretrimmed (reclaiming only blocks already trimmed) is not implemented yet; "
-                "use Prezeroed or Full to release all-zero blocks");
-  }
-  return ok();
-}
 
 // Copies the source file into a new file, leaving all-zero chunks as holes.
 Status copy_file(io::File& from, io::File& to) {
@@ -75,13 +61,15 @@ Result<std::unique_ptr<CompactableImage>> open_checked(io::Env& env, const std::
     judge.access = io::Access::ReadOnly;
     judge.parents = disk::ParentPolicy::Skip;
     VHDKIT_ASSIGN(auto probe, image::open_file(env, io::borrow(*file), judge));
-    VHDKIT_TRY(check_compactable(*probe));
+    VHDKIT_TRY(check_compactable(*probe, request.mode));
     VHDKIT_TRY(check_parent_rule(env, *probe, request));
   }
+  // Retrim needs a host that punches holes: asked of the file itself, before a job exists.
+  if (write && request.mode == Mode::Retrim) VHDKIT_TRY(check_host_punches(*file));
   options.access = access;
   VHDKIT_ASSIGN(auto disk, image::open_file(env, std::move(file), options));
   if (!write) VHDKIT_TRY(check_parent_rule(env, *disk, request));
-  return make_compactable(std::move(disk));
+  return make_compactable(std::move(disk), request.mode);
 }
 
 }  // namespace
@@ -93,7 +81,6 @@ Prepared::~Prepared() {
 disk::VirtualDisk& Prepared::disk() { return image_->disk(); }
 
 Result<std::unique_ptr<Prepared>> prepare(io::Env& env, const std::string& path, const Options& options) {
-  VHDKIT_TRY(check_mode(path, options.mode));
   if (options.output_path) {
     VHDKIT_ASSIGN(std::string out, env.canonical(*options.output_path));
     VHDKIT_ASSIGN(std::string in, env.canonical(path));

@@ -9,7 +9,8 @@
 namespace vhdkit::compact {
 namespace {
 
-bool maps_filesystems(Mode mode) { return mode == Mode::Full || mode == Mode::Quick; }
+// Retrim maps them too: it punches what no file system uses.
+bool maps_filesystems(Mode mode) { return mode == Mode::Full || mode == Mode::Quick || mode == Mode::Retrim; }
 
 // "gpt partition at 1 MiB (Linux LVM, 24 MiB): LVM: not read yet, kept whole", for each volume kept whole.
 std::vector<std::string> kept_whole(const fs::UsageMap& map) {
@@ -57,6 +58,22 @@ ReclaimPolicy ReclaimPolicy::with_usage(Mode mode, std::optional<fs::UsageMap> u
   ReclaimPolicy p;
   p.mode_ = mode;
   p.usage_ = std::move(usage);
+  if (mode == Mode::Pretrimmed) {
+    p.rule_ = ReclaimRule::AlreadyFree;
+    p.note_ =
+        "Pretrimmed: released only what the image already says holds nothing (VHDX blocks in the ZERO, UNMAPPED "
+        "or UNDEFINED state that still named file space, and blocks whose whole range in the host file is a hole "
+        "or an unwritten extent); no data read";
+    return p;
+  }
+  if (mode == Mode::Retrim) {
+    p.rule_ = ReclaimRule::ZeroScan;
+    p.note_ = p.filesystems_read() ? "Retrim: punched holes in the host file over what no file system uses and over "
+                                     "zero runs; no block moved"
+                                   : "Retrim: no file system could be read, so only zero runs were punched: " +
+                                         (p.usage_ ? why_nothing_read(*p.usage_) : std::string("not mapped"));
+    return p;
+  }
   if (!maps_filesystems(mode)) {
     p.rule_ = ReclaimRule::ZeroScan;
     p.note_ = "Prezeroed: released the blocks whose data reads as zeros";
@@ -79,8 +96,16 @@ ReclaimPolicy ReclaimPolicy::with_usage(Mode mode, std::optional<fs::UsageMap> u
 
 Result<Verdict> ReclaimPolicy::judge(CompactableImage& image, const Slot& slot) const {
   switch (rule_) {
-    case ReclaimRule::ZeroScan: return image.classify(slot);
-    case ReclaimRule::AlreadyFree: return Verdict::Keep;
+    case ReclaimRule::ZeroScan: {
+      // A block that is all holes in the host file is zeros without being read.
+      VHDKIT_ASSIGN(std::optional<Verdict> from_holes, image.classify_holes(slot));
+      if (from_holes) return *from_holes;
+      return image.classify(slot);
+    }
+    case ReclaimRule::AlreadyFree: {
+      VHDKIT_ASSIGN(std::optional<Verdict> from_holes, image.classify_holes(slot));
+      return from_holes.value_or(Verdict::Keep);
+    }
     case ReclaimRule::Unused:
     case ReclaimRule::UnusedOrZero: break;
   }

@@ -5,6 +5,9 @@
 //   Quick: release a block no file system uses a byte of; read no data.
 //   Full: release a block no file system uses, or whose used bytes read as they would without it (zeros in a
 //     dynamic disk, the parent's bytes in a differencing one): only the used bytes are read.
+//   Pretrimmed: only what the image already says holds nothing (the layout's ZERO/UNMAPPED VHDX entries with file
+//     space, and blocks that are all holes in the host file: CompactableImage::classify_holes); no data read.
+//   Retrim (compact/retrim.h): maps the file systems, then punches holes; judges no slot.
 // Where no file system could be read, Full falls back to Prezeroed and Quick to Pretrimmed (only the blocks
 // the format already says hold nothing), as Hyper-V does for a disk it cannot read.
 #pragma once

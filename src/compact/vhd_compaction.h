@@ -8,14 +8,17 @@
 #include <memory>
 #include <string>
 
+#include "compact/compact.h"
 #include "compact/compactable.h"
 #include "disk/virtual_disk.h"
 
 namespace vhdkit::vhd {
 
-// Can this opened VHD be compacted at all? NotSupported naming the reason (a fixed disk) otherwise.
-Status check_compactable(disk::VirtualDisk& disk);
+// Can this opened VHD be compacted in this mode? NotSupported naming the reason otherwise (a fixed disk in any
+// mode but Retrim).
+Status check_compactable(disk::VirtualDisk& disk, compact::Mode mode);
 // The opened VHD (from the VHD driver, read-write for a run that writes) as a CompactableImage.
-Result<std::unique_ptr<compact::CompactableImage>> make_compactable(std::unique_ptr<disk::VirtualDisk> disk);
+Result<std::unique_ptr<compact::CompactableImage>> make_compactable(std::unique_ptr<disk::VirtualDisk> disk,
+                                                                    compact::Mode mode);
 
 }  // namespace vhdkit::vhd

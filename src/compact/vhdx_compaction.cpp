@@ -31,7 +31,8 @@ class VhdxCompaction final : public compact::CompactableImage {
   const std::string& path() const override { return image_.path(); }
   disk::Format format() const override { return disk::Format::Vhdx; }
   disk::DiskType type() const override {
-    return differencing() ? disk::DiskType::Differencing : disk::DiskType::Dynamic;
+    if (differencing()) return disk::DiskType::Differencing;
+    return image_.metadata().leave_block_allocated ? disk::DiskType::Fixed : disk::DiskType::Dynamic;
   }
   uint64_t block_size() const override { return image_.metadata().block_size; }
   uint64_t block_count() const override { return image_.geometry().payload_blocks; }
@@ -105,7 +106,12 @@ class VhdxCompaction final : public compact::CompactableImage {
     if (!used.empty() && !differencing()) {
       // A dynamic VHDX holds only FULLY_PRESENT blocks: the used bytes lie at the same place in the block.
       const uint64_t start = g.block_of_index(slot.block) * g.block_size;
-      auto read = [&](uint64_t at, std::span<std::byte> b) { return image_.read_file(slot.offset + (at - start), b); };
+      VHDKIT_ASSIGN(std::vector<io::ByteRun> stored, host_data(slot.offset, slot.length));
+      auto read = [&](uint64_t at, std::span<std::byte> b) {
+        return compact::read_skipping_holes(
+            [&](uint64_t o, std::span<std::byte> part) { return image_.read_file(o, part); }, stored,
+            slot.offset + (at - start), b);
+      };
       VHDKIT_ASSIGN(bool zero, compact::used_bytes_zero(read, used, data_));
       if (!zero) return Verdict::Keep;
     } else if (!used.empty()) {
@@ -117,6 +123,38 @@ class VhdxCompaction final : public compact::CompactableImage {
     unused_bytes_may_change_.insert(slot.block);
     return Verdict::Release;
   }
+
+  // A payload block whose bytes are all holes in the host file reads zeros: in a dynamic disk NOT_PRESENT
+  // reads the same; in a differencing disk a FULLY_PRESENT one becomes ZERO (a PARTIALLY_PRESENT one reads
+  // the parent's bytes where its bitmap is clear, so it is left to the scan).
+  Result<std::optional<Verdict>> classify_holes(const Slot& slot) override {
+    const BatGeometry& g = image_.geometry();
+    if (g.is_bitmap_index(slot.block)) return std::nullopt;
+    VHDKIT_ASSIGN(std::vector<io::ByteRun> stored, host_data(slot.offset, slot.length));
+    if (!compact::all_hole(stored, slot.offset, slot.length)) return std::nullopt;
+    uint8_t target = static_cast<uint8_t>(PayloadState::NotPresent);
+    if (differencing()) {
+      if (image_.block(g.block_of_index(slot.block)).payload_state() != PayloadState::FullyPresent) return std::nullopt;
+      target = static_cast<uint8_t>(PayloadState::Zero);
+    }
+    target_[slot.block] = target;
+    return Verdict::Release;
+  }
+
+  Result<std::vector<compact::StoredRun>> stored_runs() override {
+    const BatGeometry& g = image_.geometry();
+    std::vector<compact::StoredRun> runs;
+    for (uint64_t b = 0; b < g.payload_blocks; ++b) {
+      BlockEntry e = image_.block(b);
+      if (!e.has_data()) continue;
+      fs::ByteRange v = compact::block_extent(b, g.block_size, g.virtual_size);
+      if (v.length != 0) runs.push_back({v.offset, e.file_offset, v.length});
+    }
+    std::sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.file_offset < b.file_offset; });
+    return runs;
+  }
+
+  Status begin_visible_change() override { return image_.begin_update(ContentChange::Visible); }
 
   Status release(std::span<const Slot> slots) override {
     // [MS-VHDX] 2.2.2: DataWriteGuid changes before the first change of what the disk reads. A block released
@@ -174,12 +212,26 @@ class VhdxCompaction final : public compact::CompactableImage {
  private:
   bool differencing() const { return image_.metadata().has_parent; }
 
+  // The host's data ranges of [offset, offset + length). A log replayed only in memory (a dry run) may write
+  // where the file has a hole: then every byte counts as stored.
+  Result<std::vector<io::ByteRun>> host_data(uint64_t offset, uint64_t length) {
+    if (!image_.replayed_log().empty()) return std::vector<io::ByteRun>{{offset, length}};
+    return image_.file().data_ranges(offset, length);
+  }
+
   // Reads [0, length) of the block at file_offset piece by piece (compact/block_scan.h), through the
-  // replayed log when a dry run left it in memory.
+  // replayed log when a dry run left it in memory; holes in the host file are zeros and are not read.
   template <class Fn>
   Status scan_block(uint64_t file_offset, uint64_t length, Fn fn) {
-    auto read = [&](uint64_t offset, std::span<std::byte> buf) { return image_.read_file(offset, buf); };
-    return compact::scan_pieces(read, file_offset, length, data_, fn);
+    VHDKIT_ASSIGN(std::vector<io::ByteRun> stored, host_data(file_offset, length));
+    auto read = [&](uint64_t offset, std::span<std::byte> buf) {
+      return compact::read_skipping_holes(
+          [&](uint64_t o, std::span<std::byte> part) { return image_.read_file(o, part); }, stored, offset, buf);
+    };
+    auto ahead = [&](uint64_t offset, uint64_t n) {
+      if (image_.replayed_log().empty()) image_.file().prefetch(offset, n);
+    };
+    return compact::scan_pieces(read, file_offset, length, data_, fn, ahead);
   }
 
   // A dynamic disk reads zeros for a NOT_PRESENT block: only a block of zeros may go.
@@ -266,21 +318,24 @@ class VhdxCompaction final : public compact::CompactableImage {
 
 }  // namespace
 
-Status check_compactable(disk::VirtualDisk& disk) {
+Status check_compactable(disk::VirtualDisk& disk, compact::Mode mode) {
   Image* image = image_of(disk);
   if (!image) return fail(ReturnCode::InvalidParameter, disk.path(), "not opened as a VHDX");
   const Metadata& m = image->metadata();
-  if (m.leave_block_allocated && !m.has_parent) {
+  if (m.leave_block_allocated && !m.has_parent && mode != compact::Mode::Retrim) {
     return fail(ReturnCode::NotSupported, disk.path(),
-                "a fixed VHDX cannot be compacted: its metadata asks that every block stay allocated "
-                "(LeaveBlockAllocated = 1), so no block may be released and the file may not shrink (Retrim, "
-                "which will punch holes in the host file instead, will handle fixed disks later)");
+                fmt::format("a fixed VHDX keeps its size by definition: its metadata asks that every block stay "
+                            "allocated (LeaveBlockAllocated = 1), so {} may release no block and the file may not "
+                            "shrink; Retrim (--mode retrim, Mode 2) gives its unused space back to the host file "
+                            "system by punching holes in the file",
+                            compact::to_string(mode)));
   }
   return ok();
 }
 
-Result<std::unique_ptr<compact::CompactableImage>> make_compactable(std::unique_ptr<disk::VirtualDisk> disk) {
-  VHDKIT_TRY(check_compactable(*disk));
+Result<std::unique_ptr<compact::CompactableImage>> make_compactable(std::unique_ptr<disk::VirtualDisk> disk,
+                                                                    compact::Mode mode) {
+  VHDKIT_TRY(check_compactable(*disk, mode));
   return std::unique_ptr<compact::CompactableImage>(std::make_unique<VhdxCompaction>(std::move(disk)));
 }
 

@@ -26,14 +26,17 @@
 #include <memory>
 #include <string>
 
+#include "compact/compact.h"
 #include "compact/compactable.h"
 #include "disk/virtual_disk.h"
 
 namespace vhdkit::vhdx {
 
-// Can this opened VHDX be compacted at all? NotSupported naming the reason (a fixed disk) otherwise.
-Status check_compactable(disk::VirtualDisk& disk);
+// Can this opened VHDX be compacted in this mode? NotSupported naming the reason otherwise (a fixed disk in any
+// mode but Retrim).
+Status check_compactable(disk::VirtualDisk& disk, compact::Mode mode);
 // The opened VHDX (from the VHDX driver, read-write for a run that writes) as a CompactableImage.
-Result<std::unique_ptr<compact::CompactableImage>> make_compactable(std::unique_ptr<disk::VirtualDisk> disk);
+Result<std::unique_ptr<compact::CompactableImage>> make_compactable(std::unique_ptr<disk::VirtualDisk> disk,
+                                                                    compact::Mode mode);
 
 }  // namespace vhdkit::vhdx

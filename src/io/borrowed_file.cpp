@@ -22,6 +22,12 @@ class BorrowedFile final : public File {
     return inner_.copy_range(from, to, length);
   }
   Result<uint64_t> do_allocated_bytes() override { return inner_.allocated_bytes(); }
+  Result<std::vector<ByteRun>> do_data_ranges(uint64_t offset, uint64_t length) override {
+    return inner_.data_ranges(offset, length);
+  }
+  Result<uint64_t> do_host_block_size() override { return inner_.host_block_size(); }
+  Status do_allocate(uint64_t offset, uint64_t length) override { return inner_.allocate(offset, length); }
+  void do_prefetch(uint64_t offset, uint64_t length) override { inner_.prefetch(offset, length); }
   Result<FileIdentity> do_identity() override { return inner_.identity(); }
   Status do_try_lock(LockMode) override { return ok(); }
   Status do_unlock() override { return ok(); }

@@ -108,6 +108,45 @@ Status File::do_copy_range(uint64_t from, uint64_t to, uint64_t length) {
 
 Result<uint64_t> File::allocated_bytes() { return do_allocated_bytes(); }
 
+Result<std::vector<ByteRun>> File::data_ranges(uint64_t offset, uint64_t length) {
+  VHDKIT_ASSIGN(uint64_t size, do_size());
+  if (offset >= size || length == 0) return std::vector<ByteRun>{};
+  length = std::min(length, size - offset);
+  VHDKIT_ASSIGN(std::vector<ByteRun> runs, do_data_ranges(offset, length));
+  // Whatever an implementation says, the answer stays inside the range asked about.
+  std::vector<ByteRun> out;
+  for (const ByteRun& r : runs) {
+    uint64_t a = std::max(r.offset, offset), b = std::min(r.end(), offset + length);
+    if (a >= b) continue;
+    if (!out.empty() && a <= out.back().end()) {
+      out.back().length = std::max(out.back().end(), b) - out.back().offset;
+    } else {
+      out.push_back({a, b - a});
+    }
+  }
+  return out;
+}
+
+Result<std::vector<ByteRun>> File::do_data_ranges(uint64_t offset, uint64_t length) {
+  return std::vector<ByteRun>{{offset, length}};
+}
+
+Result<uint64_t> File::host_block_size() { return do_host_block_size(); }
+Result<uint64_t> File::do_host_block_size() { return uint64_t{4096}; }
+
+Status File::allocate(uint64_t offset, uint64_t length) {
+  VHDKIT_TRY(poisoned_check());
+  if (length == 0) return ok();
+  auto s = do_allocate(offset, length);
+  // Like punch_hole: "not supported" changed nothing.
+  if (!s && s.error().code() == ReturnCode::NotSupported) return s;
+  return remember(s);
+}
+
+Status File::do_allocate(uint64_t, uint64_t) {
+  return fail(ReturnCode::NotSupported, path_, "this kind of file cannot preallocate space");
+}
+
 std::string directory_of(const std::string& path) {
   std::string dir = std::filesystem::path(path).parent_path().string();
   return dir.empty() ? "." : dir;

@@ -41,6 +41,14 @@ struct FileIdentity {
   bool same_file(const FileIdentity& o) const { return device == o.device && inode == o.inode; }
 };
 
+// A byte range of a host file.
+struct ByteRun {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  uint64_t end() const { return offset + length; }
+  bool operator==(const ByteRun&) const = default;
+};
+
 class File {
  public:
   virtual ~File() = default;
@@ -66,6 +74,19 @@ class File {
   Status copy_range(uint64_t from, uint64_t to, uint64_t length);
   // Bytes the host really stores for this file (st_blocks * 512): what "disk size" means in qemu-img info.
   Result<uint64_t> allocated_bytes();
+  // The parts of [offset, offset + length) (clipped to the file) that the host stores data for, sorted and
+  // disjoint. Holes (SEEK_HOLE) and unwritten extents (FIEMAP: fallocate'd, never written) read as zeros
+  // without being stored and are left out. A host that cannot tell reports the whole range as data: the
+  // answer may miss a hole, never invent one.
+  Result<std::vector<ByteRun>> data_ranges(uint64_t offset, uint64_t length);
+  // The host file system's block size (statfs f_bsize): the unit punch_hole gives back.
+  Result<uint64_t> host_block_size();
+  // Gives [offset, offset + length) (inside the file) storage of its own without changing what it reads
+  // (fallocate without PUNCH_HOLE, KEEP_SIZE): fills holes back. NotSupported where the host cannot.
+  Status allocate(uint64_t offset, uint64_t length);
+  // A hint that [offset, offset + length) will be read soon (posix_fadvise WILLNEED: the kernel starts the
+  // reads and returns, so several are in flight while the caller works). Never fails; may do nothing.
+  void prefetch(uint64_t offset, uint64_t length) { do_prefetch(offset, length); }
   // The opened file's identity (fstat); NotSupported for files that have none (in memory).
   Result<FileIdentity> identity();
 
@@ -89,6 +110,10 @@ class File {
   virtual Status do_punch_hole(uint64_t offset, uint64_t length) = 0;
   virtual Status do_copy_range(uint64_t from, uint64_t to, uint64_t length);  // default: read + write
   virtual Result<uint64_t> do_allocated_bytes() = 0;
+  virtual Result<std::vector<ByteRun>> do_data_ranges(uint64_t offset, uint64_t length);  // default: all data
+  virtual Result<uint64_t> do_host_block_size();                                          // default: 4096
+  virtual Status do_allocate(uint64_t offset, uint64_t length);                           // default: NotSupported
+  virtual void do_prefetch(uint64_t, uint64_t) {}                                         // default: nothing
   virtual Result<FileIdentity> do_identity();
   virtual Status do_try_lock(LockMode mode) = 0;
   virtual Status do_unlock() = 0;

@@ -2,8 +2,12 @@
 // The production File and Env: POSIX calls, nothing else in the tree makes them.
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <linux/openat2.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -13,6 +17,7 @@
 #include <climits>
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include "io/file.h"
 #include "io/posix_locks.h"
@@ -110,6 +115,51 @@ class PosixFile final : public File {
     return static_cast<uint64_t>(st.st_blocks) * 512;
   }
 
+  // SEEK_DATA/SEEK_HOLE find the holes; FIEMAP then drops the unwritten extents (allocated, never written:
+  // they read as zeros but SEEK_DATA calls them data on most file systems). A file system without SEEK_DATA
+  // (ENXIO only past the end; EINVAL where unsupported) or FIEMAP gives the conservative answer.
+  Result<std::vector<ByteRun>> do_data_ranges(uint64_t offset, uint64_t length) override {
+    const uint64_t end = offset + length;  // clipped to the file by the caller
+    std::vector<ByteRun> data;
+    for (uint64_t at = offset; at < end;) {
+      off_t d = ::lseek(fd_, static_cast<off_t>(at), SEEK_DATA);
+      if (d < 0) {
+        if (errno == ENXIO) break;  // no data from here to the end of the file
+        return std::vector<ByteRun>{{offset, length}};
+      }
+      if (static_cast<uint64_t>(d) >= end) break;
+      off_t h = ::lseek(fd_, d, SEEK_HOLE);
+      if (h < 0) return std::vector<ByteRun>{{offset, length}};
+      uint64_t e = std::min<uint64_t>(static_cast<uint64_t>(h), end);
+      data.push_back({static_cast<uint64_t>(d), e - static_cast<uint64_t>(d)});
+      at = e;
+    }
+    std::vector<ByteRun> out;
+    for (const ByteRun& r : data) VHDKIT_TRY(drop_unwritten(r, out));
+    return out;
+  }
+
+  void do_prefetch(uint64_t offset, uint64_t length) override {
+    (void)::posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(length), POSIX_FADV_WILLNEED);
+  }
+
+  Result<uint64_t> do_host_block_size() override {
+    struct statfs sfs;
+    if (::fstatfs(fd_, &sfs) != 0) return std::unexpected(errno_error("statfs", errno));
+    return sfs.f_bsize > 0 ? static_cast<uint64_t>(sfs.f_bsize) : uint64_t{4096};
+  }
+
+  Status do_allocate(uint64_t offset, uint64_t length) override {
+    VHDKIT_TRY(check_writable_open());
+    if (::fallocate(fd_, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(length)) != 0) {
+      int err = errno;
+      if (err == EOPNOTSUPP || err == ENOSYS)
+        return fail(ReturnCode::NotSupported, path(), "the host file system cannot preallocate space");
+      return std::unexpected(errno_error("fallocate", err));
+    }
+    return ok();
+  }
+
   Result<FileIdentity> do_identity() override {
     struct stat st;
     if (::fstat(fd_, &st) != 0) return std::unexpected(errno_error("stat", errno));
@@ -151,6 +201,50 @@ class PosixFile final : public File {
   }
 
  private:
+  // Appends the parts of r that FIEMAP does not call unwritten. Without FIEMAP, r stays whole.
+  Status drop_unwritten(const ByteRun& r, std::vector<ByteRun>& out) {
+    constexpr unsigned kExtents = 128;
+    std::vector<std::byte> buf(sizeof(struct fiemap) + kExtents * sizeof(struct fiemap_extent));
+    uint64_t at = r.offset;
+    const uint64_t end = r.end();
+    auto add = [&](uint64_t a, uint64_t b) {
+      if (a >= b) return;
+      if (!out.empty() && out.back().end() == a) {
+        out.back().length += b - a;
+      } else {
+        out.push_back({a, b - a});
+      }
+    };
+    while (at < end) {
+      std::fill(buf.begin(), buf.end(), std::byte{0});
+      auto* fm = reinterpret_cast<struct fiemap*>(buf.data());
+      fm->fm_start = at;
+      fm->fm_length = end - at;
+      fm->fm_extent_count = kExtents;
+      if (::ioctl(fd_, FS_IOC_FIEMAP, fm) != 0 || fm->fm_mapped_extents == 0) {
+        add(at, end);  // unknown: data
+        return ok();
+      }
+      bool last = false;
+      for (unsigned i = 0; i < fm->fm_mapped_extents; ++i) {
+        const struct fiemap_extent& x = fm->fm_extents[i];
+        uint64_t a = std::max<uint64_t>(x.fe_logical, at);
+        uint64_t b = std::min<uint64_t>(x.fe_logical + x.fe_length, end);
+        if (a >= end) {
+          last = true;
+          break;
+        }
+        add(at, a);  // a gap between extents is what SEEK_DATA called data: keep it (conservative)
+        if (!(x.fe_flags & FIEMAP_EXTENT_UNWRITTEN)) add(a, b);
+        at = std::max(at, b);
+        if (x.fe_flags & FIEMAP_EXTENT_LAST) last = true;
+      }
+      if (last) break;
+    }
+    add(at, end);
+    return ok();
+  }
+
   int fd_;
   Access access_;
 };

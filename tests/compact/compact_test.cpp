@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Compaction on real files made by qemu-img, the same cases for VHD and VHDX (2 MiB blocks both), with
 // qemu-img and vhdiinfo as referees: releases and moves, the dry run, --output, refusals (read-only,
-// held by qemu, held by another compaction, modes not implemented), progress and cancellation.
+// held by qemu, held by another compaction), Pretrimmed and Retrim on zero blocks, progress and cancellation.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -114,18 +114,24 @@ TEST_P(Compact, WithoutAFileSystemFullRunsAsPrezeroedAndQuickAsPretrimmed) {
   }
 }
 
-TEST_P(Compact, RetrimAndPretrimmedAreNotSupportedYet) {
+// Pretrimmed releases only what the image already says holds nothing: an allocated block of zeros stays (it is
+// not read); Retrim punches it instead and keeps the file's size.
+TEST_P(Compact, PretrimmedLeavesAllocatedZerosAndRetrimPunchesThem) {
   std::string img = make("a", "DZ");
-  std::string before = sha256(img);
-  for (Mode m : {Mode::Retrim, Mode::Pretrimmed}) {
-    Options o;
-    o.mode = m;
-    auto r = compact::compact_image(io::Env::posix(), img, o);
-    ASSERT_FALSE(r.has_value());
-    EXPECT_EQ(r.error().code(), ReturnCode::NotSupported);
-    EXPECT_NE(r.error().message().find("not implemented yet"), std::string::npos);
-  }
-  EXPECT_EQ(sha256(img), before);
+  std::string orig = keep_copy(img);
+  Options o;
+  o.mode = Mode::Pretrimmed;
+  Report r = compact_ok(img, o);
+  EXPECT_EQ(r.blocks_released, 0u);
+  expect_same_content(orig, img);
+  const uint64_t size = file_size(img);
+  o.mode = Mode::Retrim;
+  r = compact_ok(img, o);
+  EXPECT_EQ(file_size(img), size);
+  EXPECT_GE(r.bytes_punched, 2 * kMiB - 4096);
+  EXPECT_LT(r.allocated_bytes_after, r.allocated_bytes_before);
+  expect_same_content(orig, img);
+  expect_tools_accept(img);
 }
 
 TEST_P(Compact, MissingFileIsFileNotFound) {

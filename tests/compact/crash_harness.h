@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "compact/compact.h"
 #include "images.h"
 
 namespace vhdkit::testing {
@@ -23,6 +24,9 @@ struct CrashSetup {
   // Full mode on a file system changes what unused ranges read: then only these ranges of the virtual disk
   // (offset, length; what the file systems use) must read as before. Empty: the whole disk.
   std::vector<std::pair<uint64_t, uint64_t>> used = {};
+  // Full by default; Retrim keeps the file's size (it punches holes), so the undisturbed run must free
+  // allocated bytes instead of shrinking the file.
+  compact::Mode mode = compact::Mode::Full;
 };
 
 CrashSetup crash_setup_of(const std::string& image_file);

@@ -8,6 +8,7 @@
 #include "disk/virtual_disk.h"
 #include "io/file.h"
 #include "test_support.h"
+#include "vhdx/format.h"
 
 namespace vhdkit::testing {
 
@@ -98,6 +99,9 @@ VhdxDifferencingPair make_vhdx_differencing_pair(const TempDir& dir);
 // Gives the zero-filled FULLY_PRESENT blocks of a dynamic VHDX the state ZERO while their entries keep
 // naming their file space, as Hyper-V leaves blocks the guest trimmed.
 void mark_zero_keeping_space(const std::string& vhdx, const std::vector<uint64_t>& blocks);
+// The same with another state without data (UNMAPPED 3, the older UNMAPPED 5, UNDEFINED 1).
+void mark_without_data_keeping_space(const std::string& vhdx, const std::vector<uint64_t>& blocks,
+                                     vhdx::PayloadState state);
 
 // Our own reader and check (src/vhd, src/vhdx through open_image): the whole virtual content, and the problems
 // check() finds (empty when clean). Both fail the test when the image does not open.

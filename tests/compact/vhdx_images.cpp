@@ -113,6 +113,11 @@ VhdxDifferencingPair make_vhdx_differencing_pair(const TempDir& dir) {
 }
 
 void mark_zero_keeping_space(const std::string& vhdx, const std::vector<uint64_t>& blocks) {
+  mark_without_data_keeping_space(vhdx, blocks, PayloadState::Zero);
+}
+
+void mark_without_data_keeping_space(const std::string& vhdx, const std::vector<uint64_t>& blocks,
+                                     vhdx::PayloadState state) {
   auto d = open_rw(vhdx);
   if (!d) return;
   Image& image = *vhdx::image_of(*d);
@@ -124,7 +129,7 @@ void mark_zero_keeping_space(const std::string& vhdx, const std::vector<uint64_t
     EXPECT_TRUE(std::all_of(data.begin(), data.end(), [](std::byte x) { return x == std::byte{0}; }))
         << "block " << b << " holds data";
     changes.emplace_back(image.geometry().payload_index(b),
-                         make_bat_entry(state_value(PayloadState::Zero), image.block(b).file_offset));
+                         make_bat_entry(state_value(state), image.block(b).file_offset));
   }
   expect_ok(image.begin_update(vhdx::ContentChange::Invisible));
   LogTransaction tx;

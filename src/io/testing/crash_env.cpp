@@ -172,6 +172,17 @@ class CrashFile final : public File {
     VHDKIT_TRY(power_->check(path()));
     return view_->allocated_bytes();
   }
+  Result<std::vector<ByteRun>> do_data_ranges(uint64_t offset, uint64_t length) override {
+    VHDKIT_TRY(power_->check(path()));
+    return view_->data_ranges(offset, length);
+  }
+  Result<uint64_t> do_host_block_size() override { return view_->host_block_size(); }
+  // Preallocation changes no byte a reader sees, so a power cut cannot tell whether it happened: nothing is
+  // journalled.
+  Status do_allocate(uint64_t offset, uint64_t length) override {
+    VHDKIT_TRY(power_->check(path()));
+    return view_->allocate(offset, length);
+  }
   Status do_try_lock(LockMode mode) override {
     VHDKIT_TRY(power_->check(path()));
     return view_->try_lock(mode);

@@ -115,6 +115,15 @@ Status FaultFile::do_copy_range(uint64_t from, uint64_t to, uint64_t length) {
 
 Result<uint64_t> FaultFile::do_size() { return inner_->size(); }
 Result<uint64_t> FaultFile::do_allocated_bytes() { return inner_->allocated_bytes(); }
+Result<std::vector<ByteRun>> FaultFile::do_data_ranges(uint64_t offset, uint64_t length) {
+  return inner_->data_ranges(offset, length);
+}
+Result<uint64_t> FaultFile::do_host_block_size() { return inner_->host_block_size(); }
+// Preallocation changes no content; it fails like a punch (the host refusing space).
+Status FaultFile::do_allocate(uint64_t offset, uint64_t length) {
+  VHDKIT_TRY(check(Op::Punch));
+  return inner_->allocate(offset, length);
+}
 Status FaultFile::do_try_lock(LockMode mode) { return inner_->try_lock(mode); }
 Status FaultFile::do_unlock() { return inner_->unlock(); }
 

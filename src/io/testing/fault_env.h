@@ -100,6 +100,9 @@ class FaultFile final : public File {
   Status do_punch_hole(uint64_t offset, uint64_t length) override;
   Status do_copy_range(uint64_t from, uint64_t to, uint64_t length) override;
   Result<uint64_t> do_allocated_bytes() override;
+  Result<std::vector<ByteRun>> do_data_ranges(uint64_t offset, uint64_t length) override;
+  Result<uint64_t> do_host_block_size() override;
+  Status do_allocate(uint64_t offset, uint64_t length) override;
   Status do_try_lock(LockMode mode) override;
   Status do_unlock() override;
 

@@ -122,6 +122,30 @@ Result<uint64_t> MemFile::do_allocated_bytes() {
   return static_cast<uint64_t>(std::count(node_->allocated.begin(), node_->allocated.end(), true)) * kBlock;
 }
 
+Result<std::vector<ByteRun>> MemFile::do_data_ranges(uint64_t offset, uint64_t length) {
+  std::lock_guard g(node_->mu);
+  std::vector<ByteRun> out;
+  const uint64_t end = std::min<uint64_t>(offset + length, node_->data.size());
+  for (uint64_t b = offset / kBlock; b * kBlock < end; ++b) {
+    if (!node_->allocated[b]) continue;
+    uint64_t a = std::max(b * kBlock, offset), e = std::min((b + 1) * kBlock, end);
+    if (!out.empty() && out.back().end() == a) {
+      out.back().length += e - a;
+    } else {
+      out.push_back({a, e - a});
+    }
+  }
+  return out;
+}
+
+Status MemFile::do_allocate(uint64_t offset, uint64_t length) {
+  VHDKIT_TRY(check_writable_open());
+  std::lock_guard g(node_->mu);
+  const uint64_t end = std::min<uint64_t>(offset + length, node_->data.size());
+  for (uint64_t b = offset / kBlock; b * kBlock < end; ++b) node_->allocated[b] = true;
+  return ok();
+}
+
 Status MemFile::do_try_lock(LockMode mode) {
   if (mode == LockMode::Exclusive && access_ != Access::ReadWrite)
     return fail(error(ReturnCode::InvalidState, "an exclusive lock needs the file open for writing"));

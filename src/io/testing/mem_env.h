@@ -23,7 +23,8 @@ enum class Permission { ReadWrite, ReadOnly };
 
 // One open of an in-memory file. Behaves like a POSIX file on a file system with 4 KiB blocks:
 // writes past the end extend it with zeros, punch_hole zeroes the range (whole 4 KiB blocks stop counting
-// in allocated_bytes), locks follow OFD rules (they belong to this open and go away with it).
+// in allocated_bytes and become holes in data_ranges; growing by truncate leaves holes too), locks follow OFD rules
+// (they belong to this open and go away with it).
 class MemFile final : public File {
  public:
   MemFile(std::string path, std::shared_ptr<MemNode> node, Access access);
@@ -41,6 +42,9 @@ class MemFile final : public File {
   Status do_punch_hole(uint64_t offset, uint64_t length) override;
   Status do_copy_range(uint64_t from, uint64_t to, uint64_t length) override;
   Result<uint64_t> do_allocated_bytes() override;
+  // The allocated 4 KiB blocks: a punched or never written block is a hole.
+  Result<std::vector<ByteRun>> do_data_ranges(uint64_t offset, uint64_t length) override;
+  Status do_allocate(uint64_t offset, uint64_t length) override;
   Status do_try_lock(LockMode mode) override;
   Status do_unlock() override;
 
