@@ -14,6 +14,8 @@ packages=(
   # referees used by the tests and the demo
   qemu-utils libvhdi-utils e2fsprogs libext2fs-dev gdisk ntfs-3g dosfstools mtools fdisk util-linux
   bzip2 gzip unzip coreutils procps curl python3 sudo strace
+  # packaging and fleets (issue 15): man pages, the .deb check, the SVG renderer, the Ansible playbook test
+  help2man lintian librsvg2-bin ansible-core
 )
 
 missing=()
