@@ -102,6 +102,35 @@ case $part in
     pids+=($!)
     for _ in $(seq 100); do [ -S "$work/sock" ] && break; sleep 0.05; done
     two_runs service "--service=$work/sock"
+    # The batch call itself: one request naming a folder, answered with a job per image (and a refusal for
+    # the file that is not one); then one naming paths.
+    mkdir "$work/api"
+    cp "$work/copy/users/a/gain-1.vhd" "$work/copy/users/b/gain-1.vhdx" "$work/copy/users/notes.txt" "$work/api/"
+    api() { curl -s --unix-socket "$work/sock" -X POST -H 'Content-Type: application/json' -d "$2" "http://localhost$1"; }
+    sizes=$(cd "$work/api" && stat -c '%n=%s' gain-1.vhd gain-1.vhdx | paste -sd,)
+    reply=$(api /v2/ImageManagementService/CompactVirtualHardDisks "{\"Folder\": \"$work/api\", \"Mode\": 4}")
+    python3 - "$reply" "$work/sock" "$work/api" "$sizes" <<'PY' || fail "batch call: $reply"
+import json, subprocess, sys, time, os
+reply, sock, folder = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+sizes = {kv.split("=")[0]: int(kv.split("=")[1]) for kv in sys.argv[4].split(",")}
+assert reply["ReturnValue"] == 4096 and reply["Started"] == 2, reply
+by = {os.path.basename(j["Path"]): j for j in reply["Jobs"]}
+assert by["notes.txt"]["ReturnValue"] == 32770 and "Job" not in by["notes.txt"], by["notes.txt"]
+for name in ("gain-1.vhd", "gain-1.vhdx"):
+    before = sizes[name]
+    for _ in range(200):
+        s = json.loads(subprocess.check_output(["curl", "-s", "--unix-socket", sock, "http://localhost" + by[name]["Job"]]))
+        if s["JobState"] in (7, 8, 9, 10):
+            break
+        time.sleep(0.05)
+    assert s["JobState"] == 7, s
+    assert os.stat(os.path.join(folder, name)).st_size < before, name
+print("batch call: 2 jobs for a folder of 3 files, both compacted; notes.txt refused with 32770")
+PY
+    reply=$(api /v2/ImageManagementService/CompactVirtualHardDisks "{\"Paths\": [\"$work/api/gain-1.vhd\", \"relative.vhd\"], \"DryRun\": true}")
+    python3 -c "
+import json,sys; r=json.loads(sys.argv[1]); j=r['Jobs']
+assert r['Started']==1 and j[0]['ReturnValue']==4096 and j[1]['ReturnValue']!=4096, r" "$reply" || fail "batch call with Paths: $reply"
     ;;
   budget)
     python3 -c "
