@@ -3,9 +3,9 @@
 # The library as a user gets it: `cmake --install` into a folder, then examples/ built against that copy
 # twice (find_package(vhdkit) with CMAKE_PREFIX_PATH, and pkg-config --cflags --libs vhdkit), and each
 # build compacts an image, refereed by qemu-img. The installed headers include nothing of src/.
-#   usage: library_test.sh SOURCE_DIR BUILD_DIR
+#   usage: library_test.sh SOURCE_DIR BUILD_DIR [SANITIZER_FLAGS]
 set -euo pipefail
-src=$(realpath "$1") build=$(realpath "$2")
+src=$(realpath "$1") build=$(realpath "$2") sanitize=${3:-}
 work=$(mktemp -d /tmp/vhdkit-lib.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -34,14 +34,15 @@ check() {  # PROGRAM IMAGE
   qemu-img check -q "$2" && qemu-img compare -q "$2.orig" "$2" || fail "$2 after $1"
 }
 
-cmake -S "$src/examples" -B "$work/cmake-build" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" > /dev/null
+cmake -S "$src/examples" -B "$work/cmake-build" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" \
+  -DCMAKE_CXX_FLAGS="$sanitize" -DCMAKE_EXE_LINKER_FLAGS="$sanitize" > /dev/null
 cmake --build "$work/cmake-build" > /dev/null || fail "the example does not build with find_package(vhdkit)"
 image "$work/a.vhdx"
 check "$work/cmake-build/compact_image" "$work/a.vhdx"
 
 flags=$(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs vhdkit)
 # shellcheck disable=SC2086
-g++ -o "$work/compact_image_pc" "$src/examples/compact_image.cpp" $flags || fail "pkg-config build: $flags"
+g++ $sanitize -o "$work/compact_image_pc" "$src/examples/compact_image.cpp" $flags || fail "pkg-config build: $flags"
 image "$work/b.vhdx"
 check "$work/compact_image_pc" "$work/b.vhdx"
 echo "example built with find_package and with pkg-config ($flags); both compacted"
