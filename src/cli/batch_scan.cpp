@@ -32,16 +32,25 @@ class Scanner {
  public:
   Scanner(io::Env& env, Symlinks symlinks) : env_(env), symlinks_(symlinks) {}
 
-  void add_file(const std::string& path) {
+  // Named: a path the user gave, compacted whatever its name (the compaction judges it); Found: met in a
+  // folder, kept only when it looks like an image.
+  enum class Origin { Named, Found };
+
+  void add_file(const std::string& path, Origin origin = Origin::Found) {
     auto file = env_.open(path, io::Access::ReadOnly, io::Creation::OpenExisting);
     if (!file) {
-      if (named_like_an_image(path))
+      // A path the user named goes on to the compaction, which fails it with the reference's code (32779 not
+      // found, 32769 access denied); one met in a folder that names an image is reported skipped.
+      if (origin == Origin::Named) {
+        out_.images.push_back(BatchImage{path, "unknown", {}, {}, 0});
+      } else if (named_like_an_image(path)) {
         out_.skipped.push_back({path, fmt::format("cannot be opened: {}", file.error().what())});
+      }
       return;
     }
     auto format = image::detect_format(**file);
     bool image = format && *format != disk::Format::Raw;
-    if (!image && !named_like_an_image(path)) return;
+    if (!image && !named_like_an_image(path) && origin == Origin::Found) return;
     BatchImage found;
     found.path = path;
     found.format = image ? std::string(disk::to_string(*format)) : "unknown";
@@ -54,7 +63,7 @@ class Scanner {
     found.identity = *id;
     found.size = *size;
     for (const auto& seen : out_.images) {
-      if (seen.identity.same_file(found.identity)) {
+      if (seen.identity.inode != 0 && seen.identity.same_file(found.identity)) {
         out_.skipped.push_back({path, fmt::format("the same file as {} (one job per physical file)", seen.path)});
         return;
       }
@@ -150,7 +159,7 @@ BatchScan scan_images(io::Env& env, const std::vector<std::string>& roots, Recur
         scanner.error(fmt::format("{}: is a folder; add --recursive to compact the images in it", root));
       }
     } else {
-      scanner.add_file(root);
+      scanner.add_file(root, Scanner::Origin::Named);
     }
   }
   return scanner.take();

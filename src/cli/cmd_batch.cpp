@@ -454,7 +454,7 @@ int run_batch(const BatchArgs& args, const BatchContext& context) {
     fmt::print(stderr, "vhdkit: --svg-before and --svg-after draw one image, and {} were found\n", scan.images.size());
     return exit_status(ReturnCode::InvalidParameter);
   }
-  for (const auto& e : scan.errors) console->line(fmt::format("vhdkit: {}", e));
+  for (const auto& e : scan.errors) fmt::print(stderr, "vhdkit: {}\n", e);
   if (!context.json)
     console->line(
         fmt::format("Found {} images in {} paths; {} at a time", scan.images.size(), roots.size(), plan->jobs));

@@ -153,7 +153,17 @@ with open(sys.argv[1],'wb') as f:
     # A deadline already passed: no image starts, and each says why.
     "$vhdkit" compact --deadline 0s --report "$work/b3.csv" "$work/long0.vhdx" > /dev/null
     grep -q "deadline" "$work/b3.csv" || fail "--deadline 0s started an image"
-    cmp -s "$work/long0.vhdx" "$work/long0.vhdx"
+    # Paths named on the command line are judged whatever their name: a missing one fails with 32779 and
+    # the exit status says so; a folder without --recursive is refused.
+    set +e
+    "$vhdkit" compact --report "$work/b4.csv" "$work/missing.vhd" "$work/long0.vhdx" > /dev/null 2>&1
+    rc=$?
+    "$vhdkit" compact --jobs 2 "$work" > /dev/null 2> "$work/folder.err"
+    rc_folder=$?
+    set -e
+    [ "$rc" -ne 0 ] && grep -q "missing.vhd,unknown,full,0,0,0,.*,failed,.*,32779" "$work/b4.csv" ||
+      fail "a missing image: exit $rc, $(cat "$work/b4.csv")"
+    [ "$rc_folder" -ne 0 ] && grep -q "add --recursive" "$work/folder.err" || fail "a folder without --recursive"
     echo "budget: stopped at a safe point, rerun finished ($before -> $after bytes)"
     ;;
   *) fail "unknown part $part" ;;
