@@ -456,8 +456,9 @@ int run_batch(const BatchArgs& args, const BatchContext& context) {
   }
   for (const auto& e : scan.errors) fmt::print(stderr, "vhdkit: {}\n", e);
   if (!context.json)
-    console->line(
-        fmt::format("Found {} images in {} paths; {} at a time", scan.images.size(), roots.size(), plan->jobs));
+    console->line(fmt::format("Found {} image{} in {} path{}; {} at a time", scan.images.size(),
+                              scan.images.size() == 1 ? "" : "s", roots.size(), roots.size() == 1 ? "" : "s",
+                              plan->jobs));
 
   catch_batch_interrupts();
   Progress progress;
