@@ -195,6 +195,19 @@ class Runner {
     return out;
   }
 
+  // "In use" can be passing: the dry run's own job closing the image as it ends, or a sibling in the same
+  // folder being written while the parent rule reads it. Asked again a few times (1.5 s in all) before the
+  // image is reported in use; a program that really holds it (a running VM) still holds it then.
+  Call call_retrying_in_use(JobClient& client, const BatchImage& image, compact::Action action) {
+    Call c = call(client, image, action);
+    for (auto wait = 100ms; !c.job && c.return_value == ReturnCode::InUse && wait <= 800ms; wait *= 2) {
+      if (g_batch_interrupted.load()) break;
+      std::this_thread::sleep_for(wait);
+      c = call(client, image, action);
+    }
+    return c;
+  }
+
   // A call that did not complete, as the report's outcome.
   static void record_failure(const Call& c, ImageResult& r) {
     if (c.job) {
@@ -250,7 +263,7 @@ class Runner {
     }
     bool dry_only = plan_.context.action == compact::Action::DryRun;
     if (dry_only || plan_.min_gain > 0) {
-      Call dry = call(client, image, compact::Action::DryRun);
+      Call dry = call_retrying_in_use(client, image, compact::Action::DryRun);
       if (!completed(dry)) {
         record_failure(dry, r);
         return r;
@@ -284,7 +297,7 @@ class Runner {
       if (auto s = write_map_svg(env, image.path, *plan_.svg_before); !s)
         r.reason = "--svg-before: " + s.error().what();
     }
-    Call run = call(client, image, compact::Action::Compact);
+    Call run = call_retrying_in_use(client, image, compact::Action::Compact);
     r.size_after = file_size(env, image.path).value_or(r.size_before);
     r.bytes_released = r.size_before - std::min(r.size_after, r.size_before);
     if (run.job && run.job->status.state == service::JobState::Terminated) {
