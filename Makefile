@@ -46,3 +46,8 @@ soak: build
 
 clean:
 	rm -rf $(BUILD) build-fuzz build-asan build-tsan
+
+# The Debian package: build/vhdkit_VERSION_ARCH.deb (CPack; README: "Install from the .deb").
+.PHONY: deb
+deb: build
+	@cd $(BUILD) && cpack -G DEB

@@ -20,6 +20,8 @@ packages=(
   xfsprogs xfslibs-dev lvm2 thin-provisioning-tools
   # make bench measures the disk itself (O_DIRECT sequential rates, one stream and queue depth 4-16)
   fio
+  # packaging and fleets (issue 15): man pages, the .deb check, the SVG renderer, the Ansible playbook test
+  help2man lintian librsvg2-bin ansible-core
 )
 
 missing=()

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "cli/batch.h"
 #include "cli/commands.h"
 #include "cli/console.h"
 #include "cli/job_client.h"
@@ -65,6 +66,7 @@ struct CompactArgs {
   std::string service_socket;
   CLI::Option* service_flag = nullptr;
   bool use_service() const { return service_flag && service_flag->count() > 0; }
+  BatchArgs batch;  // --recursive, --jobs, --report, ...: the run is a batch (cmd_batch.cpp)
 };
 
 // What happened to one image, for the summary and --json.
@@ -189,6 +191,12 @@ int run_unsparse(const CompactArgs& args, Console& console) {
 }
 
 int run_compact(const CompactArgs& args) {
+  if (args.batch.active()) {
+    auto mode = compact::mode_from_string(args.mode);
+    return run_batch(args.batch,
+                     {args.paths, *mode, args.dry_run ? compact::Action::DryRun : compact::Action::Compact, args.log,
+                      args.use_service() ? std::optional(args.service_socket) : std::nullopt, args.json});
+  }
   auto console = Console::open(args.log);
   if (!console) {
     fmt::print(stderr, "{}\n", message(console.error()));
@@ -278,7 +286,8 @@ Command register_compact(CLI::App& app) {
   args->service_flag =
       sub->add_flag("--service{" + std::string(kDefaultSocket) + "}", args->service_socket,
                     "Ask vhdkitd to do it (--service=SOCKET; default " + std::string(kDefaultSocket) + ")");
-  sub->add_option("PATH", args->paths, "Images, compacted one after another")->required();
+  sub->add_option("PATH", args->paths, "Images, compacted one after another (folders with --recursive)")->required();
+  add_batch_options(*sub, args->batch);
   return {sub, [args] { return run_compact(*args); }};
 }
 

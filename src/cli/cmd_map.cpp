@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/image_args.h"
+#include "cli/map_svg.h"
 #include "cli/report.h"
 
 namespace vhdkit::cli {
@@ -15,6 +16,7 @@ namespace {
 struct MapArgs {
   ImageRequest image;
   bool json = false;
+  std::optional<std::string> svg;  // --svg FILE: draw the map instead (map_svg.h)
 };
 
 // One object per line, fields in qemu-img's order.
@@ -48,6 +50,10 @@ void print_table(const std::vector<disk::MapExtent>& extents) {
 int run_map(const MapArgs& args) {
   auto opened = open_image(args.image);
   if (!opened) return report(opened.error());
+  if (args.svg) {
+    auto drawn = write_map_svg(**opened, *args.svg);
+    return drawn ? 0 : report(drawn.error());
+  }
   auto extents = (*opened)->map();
   if (!extents) return report(extents.error());
   if (args.json)
@@ -64,6 +70,7 @@ Command register_map(CLI::App& app) {
   auto* sub = app.add_subcommand("map", "List the extents of the virtual disk and where each one is stored");
   add_image_arguments(*sub, args->image);
   sub->add_flag("--json", args->json, "print JSON in the shape of qemu-img map --output=json");
+  sub->add_option("--svg", args->svg, "draw the map to FILE.svg: one cell per block, coloured by state");
   return {sub, [args] { return run_map(*args); }};
 }
 

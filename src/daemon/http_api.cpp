@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "daemon/batch_api.h"
 #include "service/api_paths.h"
 #include "service/image_state.h"
 #include "service/job_json.h"
@@ -109,8 +110,8 @@ ApiReply Api::refuse(unsigned status, ReturnCode code, const std::string& messag
 
 bool Api::is_image_work(const ApiRequest& request) {
   std::string target = request.target.substr(0, request.target.find('?'));
-  return request.method == "POST" &&
-         (target == kCompactPathV2 || target == kCompactPathV1 || target == kStatePath || target == kValidatePath);
+  return request.method == "POST" && (target == kCompactPathV2 || target == kCompactPathV1 || target == kStatePath ||
+                                      target == kValidatePath || target == kCompactManyPathV2);
 }
 
 ApiReply Api::handle(const ApiRequest& request) {
@@ -121,6 +122,7 @@ ApiReply Api::handle(const ApiRequest& request) {
   };
   if (target == kCompactPathV2) return post ? compact(request, false) : wrong_method();
   if (target == kCompactPathV1) return post ? compact(request, true) : wrong_method();
+  if (target == kCompactManyPathV2) return post ? compact_many(request) : wrong_method();
   if (target == kStatePath) return post ? state(request) : wrong_method();
   if (target == kValidatePath) return post ? validate(request) : wrong_method();
   if (target == kJobsPath) return get ? list_jobs(request) : wrong_method();

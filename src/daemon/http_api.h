@@ -43,6 +43,7 @@ class Api {
 
  private:
   ApiReply compact(const ApiRequest& request, bool v1);
+  ApiReply compact_many(const ApiRequest& request);  // batch_api.cpp
   ApiReply state(const ApiRequest& request);
   ApiReply validate(const ApiRequest& request);
   ApiReply list_jobs(const ApiRequest& request);
