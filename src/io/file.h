@@ -75,9 +75,9 @@ class File {
   // Bytes the host really stores for this file (st_blocks * 512): what "disk size" means in qemu-img info.
   Result<uint64_t> allocated_bytes();
   // The parts of [offset, offset + length) (clipped to the file) that the host stores data for, sorted and
-  // disjoint. Holes (SEEK_HOLE) and unwritten extents (FIEMAP: fallocate'd, never written) read as zeros
-  // without being stored and are left out. A host that cannot tell reports the whole range as data: the
-  // answer may miss a hole, never invent one.
+  // disjoint. Holes (SEEK_HOLE; where the host file system reports them so, unwritten extents without data)
+  // read as zeros without being stored and are left out. A host that cannot tell reports the whole range as
+  // data: the answer may miss a hole, never invent one.
   Result<std::vector<ByteRun>> data_ranges(uint64_t offset, uint64_t length);
   // The host file system's block size (statfs f_bsize): the unit punch_hole gives back.
   Result<uint64_t> host_block_size();

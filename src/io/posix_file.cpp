@@ -2,10 +2,8 @@
 // The production File and Env: POSIX calls, nothing else in the tree makes them.
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <linux/openat2.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -115,9 +113,12 @@ class PosixFile final : public File {
     return static_cast<uint64_t>(st.st_blocks) * 512;
   }
 
-  // SEEK_DATA/SEEK_HOLE find the holes; FIEMAP then drops the unwritten extents (allocated, never written:
-  // they read as zeros but SEEK_DATA calls them data on most file systems). A file system without SEEK_DATA
-  // (ENXIO only past the end; EINVAL where unsupported) or FIEMAP gives the conservative answer.
+  // SEEK_DATA/SEEK_HOLE find the holes, and on ext4 and XFS also the unwritten extents that hold no data in
+  // the page cache. FIEMAP's UNWRITTEN flag is not used: with delayed allocation, a buffered write into a
+  // hole becomes an unwritten extent at writeback and stays flagged so until the write completes, while its
+  // data is already in the page cache; calling that range zeros would lose it (seen: a block moved by an
+  // interrupted run was then released by the rerun). A file system without SEEK_DATA (EINVAL) gives the
+  // conservative answer: all data.
   Result<std::vector<ByteRun>> do_data_ranges(uint64_t offset, uint64_t length) override {
     const uint64_t end = offset + length;  // clipped to the file by the caller
     std::vector<ByteRun> data;
@@ -134,9 +135,7 @@ class PosixFile final : public File {
       data.push_back({static_cast<uint64_t>(d), e - static_cast<uint64_t>(d)});
       at = e;
     }
-    std::vector<ByteRun> out;
-    for (const ByteRun& r : data) VHDKIT_TRY(drop_unwritten(r, out));
-    return out;
+    return data;
   }
 
   void do_prefetch(uint64_t offset, uint64_t length) override {
@@ -201,50 +200,6 @@ class PosixFile final : public File {
   }
 
  private:
-  // Appends the parts of r that FIEMAP does not call unwritten. Without FIEMAP, r stays whole.
-  Status drop_unwritten(const ByteRun& r, std::vector<ByteRun>& out) {
-    constexpr unsigned kExtents = 128;
-    std::vector<std::byte> buf(sizeof(struct fiemap) + kExtents * sizeof(struct fiemap_extent));
-    uint64_t at = r.offset;
-    const uint64_t end = r.end();
-    auto add = [&](uint64_t a, uint64_t b) {
-      if (a >= b) return;
-      if (!out.empty() && out.back().end() == a) {
-        out.back().length += b - a;
-      } else {
-        out.push_back({a, b - a});
-      }
-    };
-    while (at < end) {
-      std::fill(buf.begin(), buf.end(), std::byte{0});
-      auto* fm = reinterpret_cast<struct fiemap*>(buf.data());
-      fm->fm_start = at;
-      fm->fm_length = end - at;
-      fm->fm_extent_count = kExtents;
-      if (::ioctl(fd_, FS_IOC_FIEMAP, fm) != 0 || fm->fm_mapped_extents == 0) {
-        add(at, end);  // unknown: data
-        return ok();
-      }
-      bool last = false;
-      for (unsigned i = 0; i < fm->fm_mapped_extents; ++i) {
-        const struct fiemap_extent& x = fm->fm_extents[i];
-        uint64_t a = std::max<uint64_t>(x.fe_logical, at);
-        uint64_t b = std::min<uint64_t>(x.fe_logical + x.fe_length, end);
-        if (a >= end) {
-          last = true;
-          break;
-        }
-        add(at, a);  // a gap between extents is what SEEK_DATA called data: keep it (conservative)
-        if (!(x.fe_flags & FIEMAP_EXTENT_UNWRITTEN)) add(a, b);
-        at = std::max(at, b);
-        if (x.fe_flags & FIEMAP_EXTENT_LAST) last = true;
-      }
-      if (last) break;
-    }
-    add(at, end);
-    return ok();
-  }
-
   int fd_;
   Access access_;
 };
