@@ -27,14 +27,7 @@ using vhdkit::testing::TempDir;
 
 constexpr uint64_t MiB = 1 << 20;
 
-vfs::UsageMap map_ok(const std::string& path) {
-  auto d = vhdkit::fs_test::open_disk(path);
-  EXPECT_TRUE(d) << (d ? "" : d.error().what());
-  if (!d) return {};
-  auto m = vfs::map_usage(**d);
-  EXPECT_TRUE(m) << (m ? "" : m.error().what());
-  return m ? *m : vfs::UsageMap{};
-}
+using vhdkit::fs_test::map_ok;
 
 bool whole(const vfs::UsageMap& m, uint64_t size) {
   return m.used.size() == 1 && m.used[0].offset == 0 && m.used[0].length == size;

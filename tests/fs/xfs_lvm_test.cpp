@@ -30,14 +30,7 @@ using vhdkit::testing::write_file;
 
 constexpr uint64_t kMiB = 1 << 20;
 
-vfs::UsageMap map_ok(const std::string& path) {
-  auto d = vhdkit::fs_test::open_disk(path);
-  EXPECT_TRUE(d) << (d ? "" : d.error().what());
-  if (!d) return {};
-  auto m = vfs::map_usage(**d);
-  EXPECT_TRUE(m) << (m ? "" : m.error().what());
-  return m ? *m : vfs::UsageMap{};
-}
+using vhdkit::fs_test::map_ok;
 
 bool have(const std::string& tool) { return run("command -v " + tool + " >/dev/null 2>&1").status == 0; }
 

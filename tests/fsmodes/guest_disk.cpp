@@ -107,8 +107,7 @@ std::vector<std::byte> file_bytes(const std::string& path, uint64_t offset, uint
   return out;
 }
 
-void expect_guest_intact(const TempDir& dir, const std::string& image, const std::string& before_raw,
-                         const std::vector<vhdkit::fs::ByteRange>& used, const std::vector<GuestFs>& filesystems) {
+void expect_qemu_check_passes(const std::string& image) {
   const bool vhdx = image.ends_with(".vhdx");
   RunResult check = run("qemu-img check -f " + std::string(vhdx ? "vhdx" : "vpc") + " " + q(image));
   // qemu's vpc driver has no check: that exact refusal is the only accepted failure.
@@ -117,6 +116,11 @@ void expect_guest_intact(const TempDir& dir, const std::string& image, const std
   } else if (check.status != 0) {
     EXPECT_NE(check.err.find("does not support checks"), std::string::npos) << check.err;
   }
+}
+
+void expect_guest_intact(const TempDir& dir, const std::string& image, const std::string& before_raw,
+                         const std::vector<vhdkit::fs::ByteRange>& used, const std::vector<GuestFs>& filesystems) {
+  expect_qemu_check_passes(image);
   EXPECT_NE(run_ok("vhdiinfo " + q(image)).find("Disk type"), std::string::npos);
   expect_raw_intact(dir, qemu_raw(image, dir, "after.raw"), before_raw, used, filesystems);
 }

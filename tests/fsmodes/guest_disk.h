@@ -50,6 +50,9 @@ struct GuestFs {
   const GuestFiles* files = nullptr;
 };
 
+// qemu-img check on a VHD (vpc, which has no check: only that refusal is accepted) or VHDX (clean).
+void expect_qemu_check_passes(const std::string& image);
+
 // The referees on a compacted image: qemu-img check and info, vhdiinfo; every file system e2fsck -fn clean
 // and holding its files; the virtual disk (read by qemu-img convert) equal to `before_raw` on every used range.
 void expect_guest_intact(const TempDir& dir, const std::string& image, const std::string& before_raw,
