@@ -24,7 +24,7 @@ for kind in "${kinds[@]}"; do
     address) build=build-asan targets=(all) select=() ;;
     thread)
       build=build-tsan
-      targets=(service_job_tests service_cli_tests service_daemon_tests service_kill_tests)
+      targets=(tests_service)
       select=(-L service) ;;
     *) echo "test-sanitize: unknown sanitizer $kind (address or thread)" >&2; exit 2 ;;
   esac

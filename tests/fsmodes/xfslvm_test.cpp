@@ -119,7 +119,8 @@ TEST_F(XfsLvm, XfsV4InGptReleasesTheFreeSpaceAndAgreesWithXfsDb) {
   make_filled_fs(dir_, g.raw, kMiB, 64 * kMiB, GuestFsType::XfsV4, files_);
   g.filesystems.push_back({kMiB, 64 * kMiB, GuestFsType::XfsV4, &files_});
   expect_xfs_free_as_xfs_db(g.raw, kMiB, 64 * kMiB);
-  const auto* v = volume_at(map_raw(g.raw), kMiB);
+  const auto map = map_raw(g.raw);  // held: v points into it
+  const auto* v = volume_at(map, kMiB);
   ASSERT_TRUE(v);
   EXPECT_EQ(v->filesystem, "xfs (v4)");
   g.deleted = v->free_bytes / 2;  // most of the free space is in whole blocks
