@@ -19,6 +19,7 @@
 namespace {
 
 namespace vfs = vhdkit::fs;
+using vhdkit::fs_test::volume_at;
 using vhdkit::testing::q;
 using vhdkit::testing::run;
 using vhdkit::testing::run_ok;
@@ -200,14 +201,6 @@ class FsImages : public ::testing::Test {
     for (auto x : r.used) out.push_back({x.offset + offset, x.length});
     if (r.bytes() < size) out.push_back({offset + r.bytes(), size - r.bytes()});
     return out;
-  }
-
-  const vfs::Volume* volume_at(const vfs::UsageMap& m, uint64_t offset) {
-    for (auto& v : m.volumes) {
-      if (v.offset == offset) return &v;
-    }
-    ADD_FAILURE() << "no volume at " << offset;
-    return nullptr;
   }
 
   TempDir dir_;

@@ -2,6 +2,7 @@
 // The one place the fs tests open an image file as a disk: through the dispatcher, like every command.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -30,5 +31,15 @@ inline fs::UsageMap map_ok(const std::string& path) {
   EXPECT_TRUE(m) << (m ? "" : m.error().what());
   return m ? *m : fs::UsageMap{};
 }
+
+// The volume a map found at a byte offset of the disk; none there fails the test (and gives nullptr). The
+// pointer is into the map, so a temporary map is refused at compile time.
+inline const fs::Volume* volume_at(const fs::UsageMap& m, uint64_t offset) {
+  for (const auto& v : m.volumes)
+    if (v.offset == offset) return &v;
+  ADD_FAILURE() << "no volume at " << offset;
+  return nullptr;
+}
+const fs::Volume* volume_at(fs::UsageMap&&, uint64_t) = delete;
 
 }  // namespace vhdkit::fs_test

@@ -10,6 +10,7 @@
 
 #include "compact/compact.h"
 #include "compact_checks.h"
+#include "open_disk.h"
 #include "xfs_lvm_guest.h"
 
 namespace vhdkit::testing {
@@ -18,6 +19,7 @@ namespace {
 using compact::Mode;
 using compact::Options;
 using compact::Report;
+using fs_test::volume_at;
 
 // What the guest files delete (make_guest_files): a 4 MiB and a 1 MiB file.
 constexpr uint64_t kDeletedBytes = 5 * kMiB;
@@ -27,12 +29,6 @@ struct Guest {
   std::vector<CheckedFs> filesystems;
   uint64_t deleted = 0;  // bytes of non-zero data no file system uses any more
 };
-
-const vhdkit::fs::Volume* volume_at(const vhdkit::fs::UsageMap& m, uint64_t offset) {
-  for (const auto& v : m.volumes)
-    if (v.offset == offset) return &v;
-  return nullptr;
-}
 
 class XfsLvm : public ::testing::Test {
  protected:
